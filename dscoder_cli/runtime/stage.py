@@ -1,0 +1,65 @@
+"""What a stage is, to the runtime: configuration plus three methods (the datatrove shape).
+
+A stage's constructor only stores its configuration. `plan()` lists the units of work (one output
+shard each); `process(unit)` does one unit and returns its rows. Everything else -- atomic writes,
+done-markers, resume, workers, ranks, progress, stats, errors -- is the runner's job, so every
+stage keeps DESIGN.md section 3 the same way.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+
+@dataclass
+class Unit:
+    """One unit of work; its `name` is the output shard's stem (`part-00000`)."""
+
+    name: str
+    inputs: list[dict[str, Any]]  # JSON description: input shard paths and sizes, or repositories
+
+    @property
+    def size(self) -> int:
+        return sum(int(i.get("size") or 0) for i in self.inputs)
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "inputs": self.inputs}
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "Unit":
+        return cls(name=obj["name"], inputs=obj["inputs"])
+
+
+@dataclass
+class UnitResult:
+    """What `process()` returns. `rows_in` must equal kept + rejected rows: nothing is lost silently."""
+
+    kept: pa.Table
+    rejected: pa.Table | None = None  # same rows as dropped, plus a `reason` column
+    rows_in: int = 0
+    bytes_in: int = 0
+    counters: dict[str, int] = field(default_factory=dict)  # e.g. rows rejected per rule
+    errors: list[dict[str, Any]] = field(default_factory=list)  # {"item": ..., "error": ...}
+
+
+class Stage(ABC):
+    name: ClassVar[str]
+
+    @abstractmethod
+    def options(self) -> dict[str, Any]:
+        """Every setting that changes the output; recorded in the manifest and compared on resume."""
+
+    @abstractmethod
+    def plan(self) -> list[Unit]:
+        """The units of work, in output order. Called once per output folder (then read back)."""
+
+    def check_units(self, units: list[Unit]) -> None:
+        """Raise UsageError when the input no longer matches the units recorded in the manifest."""
+
+    @abstractmethod
+    def process(self, unit: Unit) -> UnitResult:
+        """Do one unit. Raise to mark it failed (it is retried on the next run)."""

@@ -1,0 +1,35 @@
+"""`dscoder status DIR`: what an output folder holds, from its `_dscoder/` metadata alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from .runtime.errors import UsageError
+from .runtime.manifest import OutputLayout, merge_stats
+from .summary import print_summary
+
+
+def describe(output: Path) -> dict:
+    layout = OutputLayout(Path(output))
+    manifest = layout.read_manifest()
+    if manifest is None:
+        raise UsageError(f"{output} is not a dscoder output folder (no _dscoder/manifest.json)")
+    done, failed = layout.done_markers(), layout.failed_markers()
+    stats = merge_stats(manifest, done, failed)
+    pending = [u["name"] for u in manifest["units"] if u["name"] not in done]
+    return {**stats, "output": str(layout.root), "dscoder_version": manifest.get("dscoder_version"),
+            "options": manifest["options"], "shards_pending": pending,
+            "complete": not pending}
+
+
+def print_status(info: dict) -> None:
+    console = Console()
+    console.print(f"[bold]{info['stage']}[/bold] output {info['output']} "
+                  f"(dscoder {info['dscoder_version']}) — "
+                  + ("[green]complete[/green]" if info["complete"] else
+                     f"[yellow]{len(info['shards_pending'])} shards pending[/yellow]"))
+    console.print("options: " + json.dumps(info["options"], sort_keys=True))
+    print_summary(info, console)

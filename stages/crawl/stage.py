@@ -1,0 +1,96 @@
+"""`dscoder crawl SOURCE OUTPUT`: repositories → repository-aligned `files` shards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from dscoder_cli.runtime.shards import shard_name
+from dscoder_cli.runtime.stage import Stage, Unit, UnitResult
+
+from .git import GitError
+from .reader import CrawlConfig, read_repo
+from .sources import RepoSpec, resolve_source
+
+FILES_SCHEMA = pa.schema([
+    ("repo", pa.string()), ("commit", pa.string()), ("path", pa.string()), ("lang", pa.string()),
+    ("content", pa.large_string()), ("size", pa.int64()), ("sha", pa.string()),
+    ("license", pa.string()), ("repo_created_at", pa.timestamp("us", tz="UTC")),
+])
+SKIPPED_SCHEMA = pa.schema([("repo", pa.string()), ("path", pa.string()), ("lang", pa.string()),
+                            ("size", pa.int64()), ("reason", pa.string())])
+
+
+@dataclass
+class CrawlStageConfig:
+    source: str
+    crawl: CrawlConfig = field(default_factory=CrawlConfig)
+    shard_size: int = 256 << 20  # bytes of estimated input per output shard
+    github: dict = field(default_factory=dict)  # api_url, max_results, created_before
+
+
+def group_repos(repos: list[RepoSpec], shard_size: int) -> list[list[RepoSpec]]:
+    """Consecutive repositories until a group reaches shard_size: a repo never spans two shards."""
+    groups, current, size = [], [], 0
+    for repo in repos:
+        current.append(repo)
+        size += repo.size
+        if size >= shard_size:
+            groups.append(current)
+            current, size = [], 0
+    if current:
+        groups.append(current)
+    return groups
+
+
+class CrawlStage(Stage):
+    name = "crawl"
+
+    def __init__(self, config: CrawlStageConfig, log=None):
+        self.config = config
+        self.log = log
+        self.plan_errors: list[dict] = []
+
+    def options(self) -> dict:
+        c = self.config
+        source = c.source
+        if not source.startswith("github:") and Path(source).exists():
+            source = str(Path(source).resolve())
+        return {
+            "source": source, "shard_size": c.shard_size, "max_file_size": c.crawl.max_file_size,
+            "languages": sorted(c.crawl.languages) if c.crawl.languages else None,
+            "github": {k: v for k, v in sorted(c.github.items())} if source.startswith("github:") else None,
+        }
+
+    def plan(self) -> list[Unit]:
+        repos, self.plan_errors = resolve_source(self.config.source,
+                                                 max_file_size=self.config.crawl.max_file_size,
+                                                 github=self.config.github, log=self.log)
+        groups = group_repos(repos, self.config.shard_size)
+        return [Unit(shard_name(i), [r.to_json() for r in g]) for i, g in enumerate(groups)]
+
+    def process(self, unit: Unit) -> UnitResult:
+        rows, skipped, errors = [], [], []
+        counters: dict[str, int] = {"repos": 0, "repos_failed": 0}
+        for spec in unit.inputs:
+            repo = RepoSpec(**spec)
+            counters["repos"] += 1
+            try:
+                got = read_repo(repo, self.config.crawl)
+            except (GitError, OSError, ValueError) as exc:
+                # An unreadable repository or a failed clone is reported; the crawl goes on.
+                counters["repos_failed"] += 1
+                errors.append({"item": repo.name, "error": str(exc)})
+                continue
+            rows.extend(got.rows)
+            skipped.extend(got.skipped)
+            errors.extend(got.errors)
+        for s in skipped:
+            key = f"skipped:{s['reason']}"
+            counters[key] = counters.get(key, 0) + 1
+        kept = pa.Table.from_pylist(rows, schema=FILES_SCHEMA)
+        rejected = pa.Table.from_pylist(skipped, schema=SKIPPED_SCHEMA)
+        return UnitResult(kept=kept, rejected=rejected, rows_in=len(rows) + len(skipped),
+                          bytes_in=sum(r["size"] for r in rows), counters=counters, errors=errors)
