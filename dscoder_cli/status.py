@@ -30,6 +30,6 @@ def print_status(info: dict) -> None:
     console.print(f"[bold]{info['stage']}[/bold] output {info['output']} "
                   f"(dscoder {info['dscoder_version']}) — "
                   + ("[green]complete[/green]" if info["complete"] else
-                     f"[yellow]{len(info['shards_pending'])} shards pending[/yellow]"))
-    console.print("options: " + json.dumps(info["options"], sort_keys=True))
+                     f"[yellow]{len(info['shards_pending'])} shards pending[/yellow]"), soft_wrap=True)
+    console.print("options: " + json.dumps(info["options"], sort_keys=True), soft_wrap=True, markup=False)
     print_summary(info, console)

@@ -59,12 +59,12 @@ class PlainReporter(Reporter):
 class RichReporter(Reporter):
     """Bars for shards, rows and bytes with an ETA, on a terminal."""
 
-    def __init__(self):
+    def __init__(self, console=None):
         from rich.console import Console
         from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress,
                                    TextColumn, TimeRemainingColumn, TransferSpeedColumn)
 
-        self.console = Console(stderr=True)
+        self.console = console or Console(stderr=True)
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
             TransferSpeedColumn(), TimeRemainingColumn(),

@@ -55,7 +55,23 @@ def resolve_rank(rank: int | None, world_size: int | None) -> tuple[int, int]:
     return rank, world_size
 
 
+def _flatten(obj, prefix: str = "") -> dict:
+    """{"a": {"b": 1}, "c": [2]} -> {"a.b": 1, "c[0]": 2}: so a refusal names the one option changed."""
+    if isinstance(obj, dict) and obj:
+        out = {}
+        for k, v in obj.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    if isinstance(obj, list) and obj:
+        out = {}
+        for i, v in enumerate(obj):
+            out.update(_flatten(v, f"{prefix}[{i}]"))
+        return out
+    return {prefix: obj}
+
+
 def _option_changes(old: dict, new: dict) -> list[str]:
+    old, new = _flatten(old), _flatten(new)
     keys = sorted(set(old) | set(new))
     return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
 

@@ -72,11 +72,12 @@ def test_bad_rank_is_usage_error(cli, files_input, tmp_path):
 def test_changed_options_refused_then_overwrite(cli, files_input, tmp_path):
     out = tmp_path / "out"
     first = cli.json("filter", files_input, out)
-    r = cli("filter", files_input, out, "--min-alpha-fraction", "0.5", expect=2)
-    assert "options changed" in r.stderr and "0.25 -> 0.5" in r.stderr and "--overwrite" in r.stderr
+    r = cli("filter", files_input, out, "--min-alpha-fraction", "0.9", expect=2)
+    assert "options changed" in r.stderr
+    assert "rules.alpha_fraction/v1.min_alpha_fraction: 0.25 -> 0.9" in r.stderr and "--overwrite" in r.stderr
     again = cli.json("filter", files_input, out)  # same options: a no-op resume
     assert again["this_run"]["shards_skipped"] == 6 and again["rows_kept"] == first["rows_kept"]
-    stricter = cli.json("filter", files_input, out, "--min-alpha-fraction", "0.5", "--overwrite")
+    stricter = cli.json("filter", files_input, out, "--min-alpha-fraction", "0.9", "--overwrite")
     assert stricter["this_run"]["shards_done"] == 6
     assert stricter["rows_kept"] < first["rows_kept"]
 
@@ -185,9 +186,8 @@ def test_rich_progress_on_a_terminal(files_input, tmp_path):
     from dscoder_cli.runtime.runner import RunOptions, run_stage
     from stages.filter.stage import FilterConfig, FilterStage
 
-    reporter = RichReporter()
     buf = StringIO()
-    reporter.console = reporter.progress.console = Console(file=buf, force_terminal=True, width=150)
+    reporter = RichReporter(Console(file=buf, force_terminal=True, width=150))
     run_stage(FilterStage(FilterConfig(input=files_input)), RunOptions(output=tmp_path / "o", reporter=reporter))
     text = buf.getvalue()
     assert "filter" in text and "shards 6/6" in text and "rows 300" in text
@@ -199,7 +199,7 @@ def test_status(cli, files_input, tmp_path):
     info = cli.json("status", out)
     assert info["stage"] == "filter" and info["shards_done"] == 3 and info["shards_total"] == 6
     assert info["shards_pending"] == ["part-00001", "part-00003", "part-00005"]
-    assert info["options"]["rules"][0]["rule"].startswith("avg_line_length/v")
+    assert info["options"]["rules"]["avg_line_length/v1"] == {"max_avg_line_length": 100}
     text = cli("status", out).stdout
     assert "3 shards pending" in text and "rows in" in text
     assert "not a dscoder output" in cli("status", tmp_path, expect=2).stderr
