@@ -24,7 +24,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
 lint: $(STAMP)
-	$(BIN)/python -m compileall -q dscoder_cli stages tests
+	$(BIN)/ruff check --select F,E9 dscoder_cli stages tests benchmarks scripts
 
 clean:
 	rm -rf $(DEMO) build *.egg-info

@@ -61,7 +61,7 @@ class RichReporter(Reporter):
 
     def __init__(self, console=None):
         from rich.console import Console
-        from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress,
+        from rich.progress import (BarColumn, DownloadColumn, Progress,
                                    TextColumn, TimeRemainingColumn, TransferSpeedColumn)
 
         self.console = console or Console(stderr=True)

@@ -1,0 +1,1 @@
+"""One module per stage command; importing a module registers its command on the app."""

@@ -1,0 +1,30 @@
+"""`dscoder status`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..app import app
+from ..common import JSON_OUT, fail
+from ..runtime.errors import DscoderError
+from ..summary import print_json
+
+@app.command()
+def status(
+    output: Path = typer.Argument(..., help="A stage's output folder."),
+    as_json: bool = JSON_OUT,
+) -> None:
+    """Show a stage output's stage, options, shards done / total and rows in / kept / rejected."""
+    from ..status import describe
+
+    try:
+        info = describe(output)
+    except DscoderError as exc:
+        fail(exc)
+    if as_json:
+        print_json(info)
+    else:
+        from ..status import print_status
+        print_status(info)
