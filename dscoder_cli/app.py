@@ -34,5 +34,21 @@ def main() -> None:
         os._exit(0)
 
 
-# Each stage's command lives in its own module and registers itself on `app`.
-from .commands import crawl, filter, status  # noqa: E402,F401
+# Each stage's command lives in dscoder_cli/commands/<stage>.py and registers itself on `app` when
+# imported; this order is the pipeline's, which is the order `dscoder --help` lists them in.
+COMMAND_ORDER = ["crawl", "filter", "topo_sort", "dedup", "tokenize", "pretrain", "extend_context",
+                 "instruct", "eval", "report", "submit", "status"]
+
+
+def _register_commands() -> None:
+    import importlib
+    import pkgutil
+
+    from . import commands
+    present = {m.name for m in pkgutil.iter_modules(commands.__path__)}
+    for name in COMMAND_ORDER + sorted(present - set(COMMAND_ORDER)):
+        if name in present:
+            importlib.import_module(f"{commands.__name__}.{name}")
+
+
+_register_commands()

@@ -10,15 +10,12 @@ import pyarrow as pa
 from dscoder_cli.runtime.shards import shard_name
 from dscoder_cli.runtime.stage import Stage, Unit, UnitResult
 
+from stages.schemas import FILES_SCHEMA
+
 from .git import GitError
 from .reader import CrawlConfig, read_repo
 from .sources import RepoSpec, resolve_source
 
-FILES_SCHEMA = pa.schema([
-    ("repo", pa.string()), ("commit", pa.string()), ("path", pa.string()), ("lang", pa.string()),
-    ("content", pa.large_string()), ("size", pa.int64()), ("sha", pa.string()),
-    ("license", pa.string()), ("repo_created_at", pa.timestamp("us", tz="UTC")),
-])
 SKIPPED_SCHEMA = pa.schema([("repo", pa.string()), ("path", pa.string()), ("lang", pa.string()),
                             ("size", pa.int64()), ("reason", pa.string())])
 

@@ -1,0 +1,19 @@
+"""The Parquet schemas stages exchange (DESIGN.md section 4)."""
+
+import pyarrow as pa
+
+# crawl → filter → topo-sort. Files of one repository are contiguous.
+FILES_SCHEMA = pa.schema([
+    ("repo", pa.string()), ("commit", pa.string()), ("path", pa.string()), ("lang", pa.string()),
+    ("content", pa.large_string()), ("size", pa.int64()), ("sha", pa.string()),
+    ("license", pa.string()), ("repo_created_at", pa.timestamp("us", tz="UTC")),
+])
+
+# topo-sort → dedup → filter → tokenize. One row per training sample: a repository's dependency-
+# ordered files (paper §2.2), or a single file for languages outside topo-sort's scope.
+SAMPLES_SCHEMA = pa.schema([
+    ("sample_id", pa.string()),  # "repo#k", k = the sample's index within its repository
+    ("repo", pa.string()), ("lang", pa.string()),  # majority language by bytes
+    ("paths", pa.list_(pa.string())),  # in training order
+    ("text", pa.large_string()), ("n_files", pa.int64()), ("size", pa.int64()),  # size: UTF-8 bytes of text
+])
