@@ -24,6 +24,8 @@ def print_summary(summary: dict, console: Console | None = None) -> None:
         ("rows in", f"{summary['rows_in']:,}"),
         ("rows kept", f"{summary['rows_kept']:,}"),
         ("rows rejected", f"{summary['rows_rejected']:,}"),
+        *([("rows out", f"{summary['rows_out']:,}")] if summary.get("rows_out", summary["rows_kept"])
+          != summary["rows_kept"] else []),
         ("MB in", f"{summary['bytes_in'] / 1e6:,.1f}"),
         ("MB out (Parquet)", f"{summary['bytes_out'] / 1e6:,.1f}"),
         ("errors", f"{summary['errors']:,}"),

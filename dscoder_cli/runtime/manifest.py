@@ -76,7 +76,7 @@ class OutputLayout:
 
 def merge_stats(manifest: dict, done: dict[str, dict], failed: dict[str, dict]) -> dict:
     """Add up the done-markers. `rows_in == rows_kept + rows_rejected` holds per unit and in total."""
-    total = {"rows_in": 0, "rows_kept": 0, "rows_rejected": 0, "bytes_in": 0, "bytes_out": 0,
+    total = {"rows_in": 0, "rows_kept": 0, "rows_rejected": 0, "rows_out": 0, "bytes_in": 0, "bytes_out": 0,
              "seconds": 0.0, "errors": 0}
     counters: dict[str, int] = {}
     for marker in done.values():

@@ -128,9 +128,10 @@ def _run_unit(stage: Stage, layout: OutputLayout, unit: Unit) -> tuple[str, dict
         result = stage.process(unit)
         kept, rejected = result.kept, result.rejected
         n_rejected = 0 if rejected is None else rejected.num_rows
-        if result.rows_in != kept.num_rows + n_rejected:
+        n_kept = kept.num_rows if result.rows_accounted is None else result.rows_accounted
+        if result.rows_in != n_kept + n_rejected:
             raise AssertionError(f"{stage.name} lost rows in {unit.name}: in {result.rows_in} != "
-                                 f"kept {kept.num_rows} + rejected {n_rejected}")
+                                 f"kept {n_kept} + rejected {n_rejected}")
         if n_rejected:
             write_shard(rejected, layout.rejected(unit.name))
         else:
@@ -141,7 +142,7 @@ def _run_unit(stage: Stage, layout: OutputLayout, unit: Unit) -> tuple[str, dict
         write_json_atomic(layout.failed(unit.name), {"unit": unit.name, "error": error})
         return "failed", error
     marker = {
-        "unit": unit.name, "rows_in": result.rows_in, "rows_kept": kept.num_rows,
+        "unit": unit.name, "rows_in": result.rows_in, "rows_kept": n_kept, "rows_out": kept.num_rows,
         "rows_rejected": n_rejected, "bytes_in": result.bytes_in, "bytes_out": bytes_out,
         "seconds": round(time.monotonic() - t0, 3), "counters": dict(sorted(result.counters.items())),
         "errors": len(result.errors), "error_list": result.errors,

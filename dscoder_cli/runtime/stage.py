@@ -44,6 +44,9 @@ class UnitResult:
     bytes_in: int = 0
     counters: dict[str, int] = field(default_factory=dict)  # e.g. rows rejected per rule
     errors: list[dict[str, Any]] = field(default_factory=list)  # {"item": ..., "error": ...}
+    # Input rows the kept rows stand for, when a stage changes granularity (topo-sort: files in,
+    # samples out). None: one kept row per input row.
+    rows_accounted: int | None = None
 
 
 class Stage(ABC):
