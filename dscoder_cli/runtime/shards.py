@@ -48,3 +48,21 @@ def write_shard(table: pa.Table, path: Path) -> int:
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS, compression="zstd")
     return path.stat().st_size
+
+
+def shard_units(folder: Path):
+    """One unit per input shard, named like it: the plan of every shard-to-shard stage."""
+    from .stage import Unit
+    return [Unit(p.stem, [{"path": str(p.resolve()), "size": p.stat().st_size}])
+            for p in list_shards(folder)]
+
+
+def check_shard_units(folder: Path, units) -> None:
+    """Refuse to resume when the input shards (names or sizes) differ from the recorded plan."""
+    now = {u.name: u.inputs for u in shard_units(folder)}
+    then = {u.name: u.inputs for u in units}
+    if now != then:
+        changed = sorted(set(now) ^ set(then) | {k for k in now if k in then and now[k] != then[k]})
+        raise UsageError(f"the input shards changed since this output was started "
+                         f"({', '.join(changed[:5])}{' …' if len(changed) > 5 else ''}); "
+                         "use --overwrite to start over")
