@@ -6,7 +6,8 @@ decremented. Unlike Kahn's algorithm this never stalls: in a cycle the file with
 remaining dependencies goes first. Ties are broken by a seeded random key per file (a hash of the
 seed and the path), so the order never depends on input order or worker scheduling.
 
-A heap with lazy deletion makes it O(E log V) instead of the paper's O(V²) argmin scan.
+A heap with lazy deletion makes it O(E log V) instead of the paper's O(V²) argmin scan. One
+refinement keeps dependencies first wherever no cycle forbids it (see min_in_degree_order).
 """
 
 from __future__ import annotations
@@ -44,17 +45,31 @@ def weakly_connected_components(nodes: list[str], edges: dict[str, set[str]]) ->
 
 def min_in_degree_order(component: list[str], depends_on: dict[str, set[str]], seed: int = 0,
                         salt: str = "") -> list[str]:
-    """Algorithm 1 on one component. `depends_on[a]` = files a depends on (edges b → a)."""
+    """Algorithm 1 on one component. `depends_on[a]` = files a depends on (edges b → a).
+
+    One refinement: the argmin only considers files whose strongly connected component has no
+    unplaced dependency outside itself. On acyclic graphs this is exactly the paper's rule (those are
+    the files of in-degree 0); inside a cycle the paper's min-in-degree choice still decides; but a
+    cycle elsewhere in the component can no longer pull a file ahead of its own dependencies.
+    """
     members = set(component)
     successors: dict[str, list[str]] = {n: [] for n in component}
     in_degree = {n: 0 for n in component}
+    local = {a: {b for b in depends_on.get(a, ()) if b in members and b != a} for a in component}
     for a in component:
-        for b in depends_on.get(a, ()):
-            if b in members and b != a:
-                successors[b].append(a)
-                in_degree[a] += 1
+        for b in local[a]:
+            successors[b].append(a)
+            in_degree[a] += 1
+    scc = strongly_connected_components(component, local)
+    scc_members: dict[int, list[str]] = {}
+    for n in component:
+        scc_members.setdefault(scc[n], []).append(n)
+    # Edges entering each SCC from outside it, still unplaced.
+    scc_pending = {s: 0 for s in scc_members}
+    for a in component:
+        scc_pending[scc[a]] += sum(1 for b in local[a] if scc[b] != scc[a])
     tie = {n: tie_break_key(seed, f"{salt}\0{n}") for n in component}
-    heap = [(in_degree[n], tie[n], n) for n in component]
+    heap = [(in_degree[n], tie[n], n) for n in component if scc_pending[scc[n]] == 0]
     heapq.heapify(heap)
     placed: set[str] = set()
     order: list[str] = []
@@ -66,20 +81,26 @@ def min_in_degree_order(component: list[str], depends_on: dict[str, set[str]], s
         order.append(node)
         for succ in successors[node]:
             in_degree[succ] -= 1
-            if succ not in placed:
-                heapq.heappush(heap, (in_degree[succ], tie[succ], succ))
+            if scc[succ] == scc[node]:
+                if succ not in placed:
+                    heapq.heappush(heap, (in_degree[succ], tie[succ], succ))
+                continue
+            scc_pending[scc[succ]] -= 1
+            if scc_pending[scc[succ]] == 0:  # the successor's component is now free to start
+                for m in scc_members[scc[succ]]:
+                    heapq.heappush(heap, (in_degree[m], tie[m], m))
     return order
 
 
-def count_cycles(nodes: list[str], depends_on: dict[str, set[str]]) -> int:
-    """Strongly connected components with more than one file (Tarjan's, iterative)."""
+def strongly_connected_components(nodes: list[str], depends_on: dict[str, set[str]]) -> dict[str, int]:
+    """SCC id per node (Tarjan's algorithm, iterative so deep import chains cannot overflow)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
+    comp: dict[str, int] = {}
     on_stack: set[str] = set()
     stack: list[str] = []
-    cycles = 0
     counter = 0
-    for root in nodes:
+    for root in sorted(nodes):
         if root in index:
             continue
         work = [(root, iter(sorted(depends_on.get(root, ()))))]
@@ -107,15 +128,21 @@ def count_cycles(nodes: list[str], depends_on: dict[str, set[str]]) -> int:
             if work:
                 low[work[-1][0]] = min(low[work[-1][0]], low[node])
             if low[node] == index[node]:
-                size = 0
                 while True:
                     member = stack.pop()
                     on_stack.discard(member)
-                    size += 1
+                    comp[member] = index[node]
                     if member == node:
                         break
-                cycles += size > 1
-    return cycles
+    return comp
+
+
+def count_cycles(nodes: list[str], depends_on: dict[str, set[str]]) -> int:
+    """Strongly connected components with more than one file."""
+    sizes: dict[int, int] = {}
+    for c in strongly_connected_components(nodes, depends_on).values():
+        sizes[c] = sizes.get(c, 0) + 1
+    return sum(1 for n in sizes.values() if n > 1)
 
 
 @dataclass

@@ -1,0 +1,34 @@
+"""The two records of dependency parsing: a repository file in, a dependency graph out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RepoFile:
+    """One file of a repository, as in the crawl schema (DESIGN.md section 4).
+
+    ``lang`` is a language name of ``stages.crawl.languages.LANGUAGES`` ("Python", "C++" ...), or
+    ``""`` for files without one (``go.mod`` is read from the list even without a language).
+    """
+
+    path: str
+    lang: str
+    content: str
+
+
+@dataclass
+class DependencyGraph:
+    """Who depends on whom inside one repository (paper section 2.2, the input of Algorithm 1).
+
+    ``edges[a]`` holds the paths ``a`` depends on (so ``b`` must come before ``a``); every input
+    path is a key. ``parse_failures`` lists files whose parse had errors; they keep the edges that
+    could still be read. ``imports_total`` counts import statements (per imported module) seen in
+    parsed files, ``imports_resolved`` those that matched at least one file of the repository.
+    """
+
+    edges: dict[str, set[str]]
+    parse_failures: list[str] = field(default_factory=list)
+    imports_total: int = 0
+    imports_resolved: int = 0

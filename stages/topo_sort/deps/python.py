@@ -1,0 +1,212 @@
+"""Python imports -> files (paper section 2.2 applies its dependency sort to Python).
+
+Resolved: ``import a.b``, ``import a.b as c``, ``from a.b import c`` (``c`` a submodule
+``a/b/c.py`` or a name of ``a/b/__init__.py`` / ``a/b.py``), relative imports (``from . import
+x``, ``from ..x import y``), imports inside functions and ``try`` blocks.
+
+Source roots: a repository has no ``sys.path``, so every folder that could be one is tried: the
+repository root and every folder that is not itself inside a regular package (no
+``__init__.py``). ``src/pkg/mod.py`` (with ``src/pkg/__init__.py``) is thus ``pkg.mod`` and
+``src.pkg.mod``, but not ``mod`` -- a suffix starting inside a package is not importable in
+Python 3, and indexing it would turn ``import logging`` into an edge to ``pkg/utils/logging.py``.
+An absolute name is looked up first under the importing file's own folders, nearest first (a
+monorepo's projects each find their own ``utils``), then repository-wide (shortest path, then
+lexicographic). The longest importable prefix of a dotted name wins (``import a.b.c`` -> ``a/b/c.py``,
+falling back to ``a/b`` when ``c`` is not a module).
+
+Not resolved: ``importlib.import_module("x")`` and other dynamic imports, ``sys.path`` edits,
+parent packages' ``__init__.py`` (``import a.b`` gives an edge to ``a/b`` only), star-import
+contents, and anything outside the repository (stdlib, third-party).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections import Counter
+from dataclasses import dataclass
+
+import tree_sitter
+
+from ._common import ancestors, captures, folder, text
+from .model import RepoFile
+
+LANGUAGES = frozenset({"Python"})
+
+_QUERY = "(import_statement) @import (import_from_statement) @import"
+
+# Which file stands for a module when several do: runtime sources before stubs, and a package
+# before a module of the same name (Python's FileFinder checks the package folder first).
+_EXTENSION_RANK = {".py": 0, ".pyw": 1, ".pyi": 2}
+
+
+@dataclass(frozen=True)
+class PythonImport:
+    module: str  # dotted, without the leading dots; "" for ``from . import x``
+    level: int  # number of leading dots; 0 for an absolute import
+    names: tuple[str, ...]  # names after ``import`` in a from-import; () for ``import a.b``
+
+
+def grammar(file: RepoFile) -> str:
+    return "python"
+
+
+def extract_imports(tree: tree_sitter.Tree, path: str) -> list[PythonImport]:
+    imports: list[PythonImport] = []
+    for node in captures(tree, _QUERY).get("import", []):
+        if node.type == "import_statement":
+            for name in node.children_by_field_name("name"):
+                dotted = name.child_by_field_name("name") if name.type == "aliased_import" else name
+                imports.append(PythonImport(_dotted(dotted), 0, ()))
+            continue
+        module = node.child_by_field_name("module_name")
+        level, dotted = 0, module
+        if module is not None and module.type == "relative_import":
+            prefix = next((c for c in module.children if c.type == "import_prefix"), None)
+            level = text(prefix).count(".")
+            dotted = next((c for c in module.children if c.type == "dotted_name"), None)
+        names = []
+        for name in node.children_by_field_name("name"):
+            name = name.child_by_field_name("name") if name.type == "aliased_import" else name
+            names.append(_dotted(name))
+        imports.append(PythonImport(_dotted(dotted), level, tuple(n for n in names if n)))
+    return [imp for imp in imports if imp.module or imp.level]
+
+
+def _dotted(node: tree_sitter.Node | None) -> str:
+    return "".join(text(node).split())  # a dotted name may be split over lines in parentheses
+
+
+def _module_path(path: str) -> tuple[str, int]:
+    """``a/b/__init__.py`` -> ``("a/b", rank)``, ``a/b.py`` -> ``("a/b", rank)``."""
+    stem, extension = posixpath.splitext(path)
+    rank = 2 * _EXTENSION_RANK.get(extension, len(_EXTENSION_RANK))
+    if posixpath.basename(stem) == "__init__":
+        return folder(stem), rank
+    return stem, rank + 1
+
+
+class Resolver:
+    """Indexes a repository's Python files once: module path -> file, dotted name -> module path."""
+
+    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree]):
+        ranked: dict[str, tuple[int, str]] = {}
+        for file in files:
+            if file.lang in LANGUAGES:
+                module, rank = _module_path(file.path)
+                if module not in ranked or (rank, file.path) < ranked[module]:
+                    ranked[module] = (rank, file.path)
+        self.modules = {module: path for module, (_, path) in ranked.items()}
+        self.package_dirs = {
+            folder(path) for path in self.modules.values()
+            if posixpath.splitext(posixpath.basename(path))[0] == "__init__"
+        }
+        self.root_package: str | None = None
+        self.by_name = self._names_at_source_roots()
+        if "" in self.package_dirs and (name := self._root_package_name(trees)):
+            # The root is package ``name``, not a source root: ``import abc`` is the stdlib's,
+            # not the repository's abc.py.
+            self.root_package = name
+            self.by_name = self._names_at_source_roots()
+
+    def _names_at_source_roots(self) -> dict[str, str]:
+        """Dotted name -> module path, for every suffix that starts at a possible source root."""
+        by_name: dict[str, str] = {}
+        for module in self.modules:
+            parts = module.split("/") if module else []
+            for start in range(len(parts)):
+                if not all(part.isidentifier() for part in parts[start:]):
+                    continue
+                if not self._is_root("/".join(parts[:start])):
+                    continue
+                name = ".".join(parts[start:])
+                held = by_name.get(name)
+                if held is None or (len(module), module) < (len(held), held):
+                    by_name[name] = module
+        return by_name
+
+    def _root_package_name(self, trees: dict[str, tree_sitter.Tree]) -> str | None:
+        """The import name of a repository whose root folder is itself a package.
+
+        Paths of such a repository (``__init__.py`` at the top, e.g. a package folder crawled
+        by itself) lack the package's own name, so ``from email import errors`` cannot match
+        ``errors.py`` by path. The name is the first component that absolute imports most often
+        continue with a module of the root while it matches nothing else (ties: lexicographic).
+        """
+        hits: Counter[str] = Counter()
+        for path, tree in trees.items():
+            for imp in extract_imports(tree, path):
+                parts = imp.module.split(".")
+                if imp.level or parts[0] in self.by_name:
+                    continue
+                below = "/".join(parts[1:])
+                hits[parts[0]] += any(
+                    module in self.modules for module in
+                    [f"{below}/{name}".lstrip("/").replace(".", "/") for name in imp.names] + [below] if module
+                )
+        best = min(hits, key=lambda name: (-hits[name], name), default=None)
+        return best if best is not None and hits[best] > 0 else None
+
+    def _is_root(self, directory: str) -> bool:
+        if directory == "":
+            return self.root_package is None
+        return directory not in self.package_dirs
+
+    def resolve(self, path: str, imp: PythonImport) -> set[str]:
+        found = self._resolve_relative(path, imp) if imp.level else self._resolve_absolute(path, imp)
+        return {self.modules[module] for module in found}
+
+    def _resolve_absolute(self, path: str, imp: PythonImport) -> set[str]:
+        roots = [d for d in ancestors(path) if self._is_root(d)]
+        parts = imp.module.split(".")
+        found = set()
+        for name in imp.names or ("*",):
+            hit = self._find_absolute(roots, parts + name.split(".")) if name != "*" else None
+            hit = hit or self._longest_prefix(roots, parts)
+            if hit is not None:
+                module, length = hit
+                # ``import a.b.c`` runs a/__init__.py and a/b/__init__.py first: depend on them too.
+                found |= self._packages_on_the_way(module, module.count("/") + 2 - length)
+        return found
+
+    def _resolve_relative(self, path: str, imp: PythonImport) -> set[str]:
+        # The package of a module is its folder, for __init__.py too; each extra dot goes one up.
+        base = folder(path)
+        for _ in range(imp.level - 1):
+            if not base:
+                return set()  # beyond the repository root
+            base = folder(base)
+        target = posixpath.join(base, *imp.module.split(".")) if imp.module else base
+        found = set()
+        for name in imp.names or ("*",):
+            module = posixpath.join(target, *name.split(".")) if name != "*" else target
+            module = module if module in self.modules else target
+            if module in self.modules:
+                # Packages below the anchor, not the anchor itself: the importer lives inside it,
+                # so it is initialising already (and an __init__ importing its submodules would
+                # otherwise put every module of a package in a cycle with it).
+                found |= self._packages_on_the_way(module, len(base.split("/")) + 1 if base else 1)
+        return found
+
+    def _packages_on_the_way(self, module: str, first: int) -> set[str]:
+        """``module`` and the packages above it from its ``first``-th path component on."""
+        parts = module.split("/")
+        packages = {"/".join(parts[:end]) for end in range(first, len(parts))}
+        return {module} | (packages & self.package_dirs)
+
+    def _longest_prefix(self, roots: list[str], parts: list[str]) -> tuple[str, int] | None:
+        for end in range(len(parts), 0, -1):
+            if (found := self._find_absolute(roots, parts[:end])) is not None:
+                return found
+        return None
+
+    def _find_absolute(self, roots: list[str], parts: list[str]) -> tuple[str, int] | None:
+        """(module path, len(parts)) of a dotted name; ``roots``: source roots, nearest first."""
+        relative = "/".join(parts)
+        for directory in roots:
+            module = f"{directory}/{relative}" if directory else relative
+            if module in self.modules:
+                return module, len(parts)
+        if parts[0] == self.root_package and (module := "/".join(parts[1:])) in self.modules:
+            return module, len(parts)  # the repository root is package ``parts[0]``
+        module = self.by_name.get(".".join(parts))
+        return None if module is None else (module, len(parts))

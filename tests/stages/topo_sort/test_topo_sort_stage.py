@@ -1,0 +1,114 @@
+"""`dscoder topo-sort` end to end: files shards in, repository-level samples out."""
+
+from __future__ import annotations
+
+import sysconfig
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from conftest import read_output
+from stages.schemas import FILES_SCHEMA
+from stages.topo_sort.deps import RepoFile, find_dependencies
+from stages.topo_sort.samples import split_sample
+
+
+def files_shard(folder: Path, repos: dict[str, dict[str, str]], lang_of) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for repo, files in repos.items():
+        for path in sorted(files):
+            rows.append({"repo": repo, "commit": None, "path": path, "lang": lang_of(path), "content": files[path],
+                         "size": len(files[path].encode()), "sha": None, "license": None, "repo_created_at": None})
+    pq.write_table(pa.Table.from_pylist(rows, schema=FILES_SCHEMA), folder / "part-00000.parquet")
+    return folder
+
+
+def lang_of(path: str) -> str:
+    from stages.crawl.languages import detect_language
+    return detect_language(path)
+
+
+PROJECT = {
+    "app/main.py": "from app import models\nfrom app.views import render\nprint(render(models.User()))\n",
+    "app/__init__.py": "",
+    "app/models.py": "from .db import Base\n\nclass User(Base):\n    pass\n",
+    "app/db.py": "class Base:\n    pass\n",
+    "app/views.py": "from . import models\n\ndef render(x):\n    return str(x)\n",
+    "config.json": '{"debug": true, "name": "app", "version": "1.0.0", "port": 8080}\n',
+    "native/include/util.h": "int util(void);\n",
+    "native/a/one.c": '#include "util.h"\nint one(void) { return util(); }\n',
+    "native/b/two.c": '#include <util.h>\nint two(void) { return util(); }\n',
+}
+
+
+def test_samples_of_a_repository(cli, tmp_path):
+    src = files_shard(tmp_path / "files", {"acme/app": PROJECT, "other": {"solo.py": "x = 1\n"}}, lang_of)
+    out = tmp_path / "samples"
+    s = cli.json("topo-sort", src, out)
+    assert s["rows_in"] == 10 == s["rows_kept"] and s["rows_rejected"] == 0
+    t = read_output(out).to_pylist()
+    assert s["rows_out"] == len(t) == 4
+    by_first = {r["paths"][0]: r for r in t}
+    py = next(r for r in t if "app/main.py" in r["paths"])
+    assert py["sample_id"].startswith("acme/app#") and py["lang"] == "Python" and py["n_files"] == 5
+    order = py["paths"]
+    assert order.index("app/db.py") < order.index("app/models.py") < order.index("app/views.py") < order.index("app/main.py")
+    assert py["text"].startswith(f"# {order[0]}\n")
+    assert "\n\n# app/models.py\nfrom .db import Base\n" in py["text"]
+    assert split_sample(py["text"], order) == [PROJECT[p] or "\n" for p in order]  # files end with \n
+    c = next(r for r in t if "native/include/util.h" in r["paths"])
+    assert c["paths"][0] == "native/include/util.h" and sorted(c["paths"][1:]) == ["native/a/one.c", "native/b/two.c"]
+    assert c["text"].startswith("// native/include/util.h\nint util(void);\n\n// native/")
+    cfg = by_first["config.json"]  # outside the scope: one file, unchanged text
+    assert cfg["n_files"] == 1 and cfg["text"] == PROJECT["config.json"] and cfg["lang"] == "JSON"
+    assert by_first["solo.py"]["sample_id"] == "other#0"
+    assert [r["sample_id"] for r in t if r["repo"] == "acme/app"] == ["acme/app#0", "acme/app#1", "acme/app#2"]
+    assert s["counters"]["edges"] >= 7 and s["counters"]["samples"] == 4 and s["counters"]["cycles"] == 0
+
+
+def test_scope_option_and_determinism(cli, tmp_path):
+    src = files_shard(tmp_path / "files", {"acme/app": PROJECT}, lang_of)
+    cli("topo-sort", src, tmp_path / "a")
+    cli("topo-sort", src, tmp_path / "b", "--workers", 2)
+    assert read_output(tmp_path / "a").equals(read_output(tmp_path / "b"))
+    cli("topo-sort", src, tmp_path / "py", "--scope", "python")
+    t = read_output(tmp_path / "py")
+    assert sorted(t["n_files"].to_pylist()) == [1, 1, 1, 1, 5]  # C files now one per sample
+    assert "unknown" in cli("topo-sort", src, tmp_path / "x", "--scope", "klingon", expect=2).stderr.lower() \
+        or "did you mean" in cli("topo-sort", src, tmp_path / "y", "--scope", "klingon", expect=2).stderr
+
+
+def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, stack = set(), [start]
+    while stack:
+        for nxt in graph.get(stack.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
+
+
+def test_standard_library_packages_modules_follow_their_imports(cli, tmp_path):
+    """On real packages: each module comes after the modules it imports, unless they form a cycle."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    lst = tmp_path / "repos.txt"
+    lst.write_text(f"{stdlib / 'json'}\n{stdlib / 'email'}\n{stdlib / 'importlib'}\n")
+    cli("crawl", lst, tmp_path / "files")
+    cli("topo-sort", tmp_path / "files", tmp_path / "samples")
+    files = read_output(tmp_path / "files").to_pylist()
+    checked = 0
+    for repo in ("json", "email", "importlib"):
+        repo_files = [RepoFile(f["path"], f["lang"], f["content"]) for f in files if f["repo"] == repo]
+        graph = find_dependencies(repo_files).edges
+        samples = [r for r in read_output(tmp_path / "samples").to_pylist() if r["repo"] == repo]
+        assert sum(r["n_files"] for r in samples) == len(repo_files)
+        for sample in samples:
+            pos = {p: i for i, p in enumerate(sample["paths"])}
+            for a in sample["paths"]:
+                for b in graph.get(a, ()):
+                    in_cycle = a in _reachable(graph, b)
+                    assert pos[b] < pos[a] or in_cycle, (repo, a, b)
+                    checked += 1
+    assert checked > 50
