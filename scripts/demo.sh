@@ -9,5 +9,7 @@ echo "== dscoder crawl"
 $BIN/dscoder crawl "$OUT/repos.txt" "$OUT/files" --shard-size 32 --workers 2
 echo "== dscoder filter --rules starcoder"
 $BIN/dscoder filter "$OUT/files" "$OUT/filtered" --rules starcoder --workers 2
+echo "== dscoder topo-sort"
+$BIN/dscoder topo-sort "$OUT/filtered" "$OUT/samples" --workers 2
 echo "== dscoder status"
-$BIN/dscoder status "$OUT/filtered"
+$BIN/dscoder status "$OUT/samples"
