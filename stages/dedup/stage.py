@@ -1,0 +1,366 @@
+"""`dscoder dedup INPUT OUTPUT`: exact + MinHash/LSH near-dedup of samples (paper §2.3), in phases.
+
+Near-dedup needs a global view, so it runs as four phases, each an ordinary runtime `Stage` (resume,
+done-markers, `--rank/--world-size`, `--workers` for free), each sharding its own way:
+
+| phase        | unit                         | writes (under OUTPUT/_dscoder/phases/<phase>/ unless noted)  |
+|--------------|------------------------------|--------------------------------------------------------------|
+| `signatures` | one input shard              | key, sample_id, n_files, size, content hash, band hashes      |
+| `buckets`    | one LSH band, plus `exact`   | candidate edges (member, bucket representative)               |
+| `cluster`    | one (global, small)          | removal map: key -> cluster_id, kept_sample_id, reason        |
+| `remove`     | one input shard              | OUTPUT/part-N.parquet (kept) and OUTPUT/_rejected/ (removed)  |
+
+A phase reads the complete output of the one before it and refuses to start before that is done.
+The `remove` phase is OUTPUT's own stage, named `dedup`, whose manifest records every option.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import xxhash
+
+from dscoder_cli.runtime.errors import UsageError
+from dscoder_cli.runtime.manifest import META, OutputLayout
+from dscoder_cli.runtime.runner import RunOptions, resolve_rank, run_stage
+from dscoder_cli.runtime.shards import list_shards, read_shard
+from dscoder_cli.runtime.stage import Stage, Unit, UnitResult
+
+from .clustering import (SURVIVOR_RULE, bucket_edges, connected_components, make_key,
+                         removal_map)
+from .minhash import MinHasher, band_hashes, exact_jaccard, optimal_bands, string_buffers
+
+PHASES = ("signatures", "buckets", "cluster", "remove")
+EDGE_SCHEMA = pa.schema([("a", pa.uint64()), ("b", pa.uint64())])
+REQUIRED_COLUMNS = ("sample_id", "text")
+
+
+@dataclass
+class DedupConfig:
+    input: Path
+    output: Path
+    threshold: float = 0.7  # BigCode's near-dedup Jaccard threshold (the paper does not publish its own)
+    num_perm: int = 256
+    ngram: int = 5
+    seed: int = 42
+    bands: int | None = None  # None: chosen for `threshold` (minimal false positives + negatives)
+    rows: int | None = None
+    backend: str = "rensa"
+    verify: bool = False  # drop LSH candidates whose exact shingle Jaccard is below `threshold`
+
+    def __post_init__(self):
+        if not 0.0 < self.threshold <= 1.0:
+            raise ValueError(f"--threshold must be in (0, 1], got {self.threshold}")
+        if self.num_perm < 1 or self.ngram < 1:
+            raise ValueError("--num-perm and --ngram must be at least 1")
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("give both --bands and --rows, or neither (then they are chosen for --threshold)")
+        if self.bands is None:
+            self.bands, self.rows = optimal_bands(self.threshold, self.num_perm)
+        if self.bands < 1 or self.rows < 1 or self.bands * self.rows > self.num_perm:
+            raise ValueError(f"--bands x --rows ({self.bands} x {self.rows}) must be at most --num-perm "
+                             f"({self.num_perm})")
+        self.hasher = MinHasher(num_perm=self.num_perm, ngram=self.ngram, seed=self.seed, backend=self.backend)
+
+    def phase_dir(self, phase: str) -> Path:
+        return Path(self.output) if phase == "remove" else Path(self.output) / META / "phases" / phase
+
+    def signature_options(self) -> dict:
+        return {"input": str(Path(self.input).resolve()), "tokens": "[A-Za-z_0-9]+",
+                "minhash": self.hasher.family(), "bands": self.bands, "rows": self.rows,
+                "content_hash": "xxh3_128"}
+
+    def bucket_options(self) -> dict:
+        return {**self.signature_options(), "threshold": self.threshold, "verify": self.verify}
+
+    def cluster_options(self) -> dict:
+        return {**self.bucket_options(), "survivor": SURVIVOR_RULE}
+
+
+def _input_units(folder: Path) -> list[Unit]:
+    return [Unit(p.stem, [{"path": str(p.resolve()), "size": p.stat().st_size, "index": i}])
+            for i, p in enumerate(list_shards(folder))]
+
+
+def _same_units(now: list[Unit], then: list[Unit], what: str) -> None:
+    a = {u.name: u.inputs for u in now}
+    b = {u.name: u.inputs for u in then}
+    if a != b:
+        changed = sorted(set(a) ^ set(b) | {k for k in a if k in b and a[k] != b[k]})
+        raise UsageError(f"the {what} changed since this output was started "
+                         f"({', '.join(changed[:5])}{' …' if len(changed) > 5 else ''}); "
+                         "use --overwrite to start over")
+
+
+def _phase_outputs(config: DedupConfig, phase: str) -> list[Unit]:
+    """The finished outputs of `phase` as inputs of the next one; refuse if it is not complete."""
+    layout = OutputLayout(config.phase_dir(phase))
+    manifest = layout.read_manifest()
+    missing = None if manifest is None else [u["name"] for u in manifest["units"]
+                                             if not layout.done(u["name"]).exists()]
+    if manifest is None or missing:
+        detail = "not started" if manifest is None else f"{len(missing)} of {len(manifest['units'])} units missing"
+        raise UsageError(f"dedup phase `{phase}` is not complete in {config.output} ({detail}); "
+                         f"run `--phase {phase}` (all ranks) first")
+    return [Unit(u["name"], [{"path": str(layout.shard(u["name"])),
+                              "size": layout.shard(u["name"]).stat().st_size}]) for u in manifest["units"]]
+
+
+def _content_hashes(texts: pa.ChunkedArray) -> pa.Array:
+    data, offsets = string_buffers(texts)
+    raw = data.tobytes() if data.size else b""
+    base = int(offsets[0]) if offsets.size else 0
+    digests = b"".join(xxhash.xxh3_128_digest(raw[int(offsets[i]) - base:int(offsets[i + 1]) - base])
+                       for i in range(offsets.size - 1))
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), offsets.size - 1, [None, pa.py_buffer(digests)])
+
+
+def _hash_words(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A fixed_size_binary(16) column as an (n, 2) uint64 array."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    buf = np.frombuffer(arr.buffers()[1], dtype=np.uint64)
+    return buf[arr.offset * 2:(arr.offset + len(arr)) * 2].reshape(-1, 2)
+
+
+# -- phase 1: signatures ---------------------------------------------------------------------------
+
+class SignaturesPhase(Stage):
+    name = "dedup.signatures"
+
+    def __init__(self, config: DedupConfig):
+        self.config = config
+
+    def options(self) -> dict:
+        return self.config.signature_options()
+
+    def plan(self) -> list[Unit]:
+        return _input_units(self.config.input)
+
+    def check_units(self, units: list[Unit]) -> None:
+        _same_units(_input_units(self.config.input), units, "input shards")
+
+    def process(self, unit: Unit) -> UnitResult:
+        path, index = Path(unit.inputs[0]["path"]), unit.inputs[0]["index"]
+        table = read_shard(path)
+        missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
+        if missing:
+            raise ValueError(f"{path} is not a `samples` shard: no column {', '.join(missing)}")
+        n = table.num_rows
+        cfg = self.config
+        sig, n_shingles = cfg.hasher.signatures(table["text"])
+        bands = band_hashes(sig, cfg.bands, cfg.rows)
+        has = n_shingles > 0
+        cols = {
+            "key": pa.array(make_key(index, np.arange(n)), pa.uint64()),
+            "sample_id": table["sample_id"],
+            "n_files": table["n_files"] if "n_files" in table.column_names else pa.array(np.ones(n, np.int64)),
+            "size": pc.binary_length(table["text"]).cast(pa.int64()),
+            "content_hash": _content_hashes(table["text"]),
+            "n_shingles": pa.array(n_shingles.astype(np.int64)),
+        }
+        for b in range(cfg.bands):
+            cols[f"band_{b:03d}"] = pa.array(bands[:, b], pa.uint64(), mask=~has)
+        out = pa.table(cols)
+        bytes_in = int(pc.sum(pc.binary_length(table["text"])).as_py() or 0)
+        return UnitResult(kept=out, rows_in=n, bytes_in=bytes_in,
+                          counters={"samples_exact_only": int((~has).sum())})
+
+
+# -- phase 2: buckets ------------------------------------------------------------------------------
+
+class BucketsPhase(Stage):
+    name = "dedup.buckets"
+
+    def __init__(self, config: DedupConfig):
+        self.config = config
+
+    def options(self) -> dict:
+        return self.config.bucket_options()
+
+    def _signature_shards(self) -> list[dict]:
+        return [u.inputs[0] for u in _phase_outputs(self.config, "signatures")]
+
+    def plan(self) -> list[Unit]:
+        inputs = self._signature_shards()
+        return ([Unit(f"part-band-{b:03d}", inputs) for b in range(self.config.bands)]
+                + [Unit("part-exact", inputs)])
+
+    def check_units(self, units: list[Unit]) -> None:
+        _same_units(self.plan(), units, "signatures")
+
+    def process(self, unit: Unit) -> UnitResult:
+        exact = unit.name == "part-exact"
+        column = "content_hash" if exact else f"band_{int(unit.name.rsplit('-', 1)[1]):03d}"
+        parts = [pq.read_table(i["path"], columns=["key", column]) for i in unit.inputs]
+        table = pa.concat_tables(parts)
+        if not exact:
+            table = table.filter(pc.is_valid(table[column]))  # samples without shingles: exact only
+        keys = table["key"].to_numpy()
+        hashes = _hash_words(table[column]) if exact else table[column].to_numpy()
+        a, b = bucket_edges(hashes, keys)
+        counters = {"candidate_edges": int(a.size)}
+        if self.config.verify and not exact and a.size:
+            ok = self._verify(a, b)
+            counters["verify_dropped"] = int((~ok).sum())
+            a, b = a[ok], b[ok]
+        edges = pa.table({"a": pa.array(a, pa.uint64()), "b": pa.array(b, pa.uint64())}, schema=EDGE_SCHEMA)
+        return UnitResult(kept=edges, rows_in=edges.num_rows, bytes_in=unit.size, counters=counters)
+
+    def _verify(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Exact Jaccard of each candidate edge's shingle sets >= threshold (drops LSH false positives)."""
+        shards = _input_units(self.config.input)
+        needed = np.unique(np.concatenate([a, b]))
+        shard_of = (needed >> np.uint64(32)).astype(np.int64)
+        sets: dict[int, np.ndarray] = {}
+        for s in np.unique(shard_of):
+            keys = needed[shard_of == s]
+            rows = (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
+            texts = read_shard(Path(shards[s].inputs[0]["path"]), columns=["text"])["text"].take(pa.array(rows))
+            flat, counts = self.config.hasher.shingles(texts)
+            for key, sh in zip(keys.tolist(), np.split(flat, np.cumsum(counts)[:-1])):
+                sets[key] = np.unique(sh)
+        thr = self.config.threshold
+        return np.array([exact_jaccard(sets[x], sets[y]) >= thr for x, y in zip(a.tolist(), b.tolist())],
+                        dtype=bool)
+
+
+# -- phase 3: cluster ------------------------------------------------------------------------------
+
+class ClusterPhase(Stage):
+    name = "dedup.cluster"
+
+    def __init__(self, config: DedupConfig):
+        self.config = config
+
+    def options(self) -> dict:
+        return self.config.cluster_options()
+
+    def plan(self) -> list[Unit]:
+        inputs = [u.inputs[0] for u in _phase_outputs(self.config, "buckets")]
+        return [Unit("part-00000", inputs)]
+
+    def check_units(self, units: list[Unit]) -> None:
+        _same_units(self.plan(), units, "bucket outputs")
+
+    def process(self, unit: Unit) -> UnitResult:
+        edges = [pq.read_table(i["path"]) for i in unit.inputs]
+        a = np.concatenate([e["a"].to_numpy() for e in edges]) if edges else np.zeros(0, np.uint64)
+        b = np.concatenate([e["b"].to_numpy() for e in edges]) if edges else np.zeros(0, np.uint64)
+        del edges
+        nodes, label = connected_components(a, b)
+        n_edges = int(a.size)
+        del a, b
+        # Metadata of clustered samples only, read signature shard by signature shard.
+        columns = ["key", "sample_id", "n_files", "size", "content_hash"]
+        members = []
+        for sig in _phase_outputs(self.config, "signatures"):
+            t = pq.read_table(sig.inputs[0]["path"], columns=columns)
+            keep = np.isin(t["key"].to_numpy(), nodes, assume_unique=True)
+            if keep.any():
+                members.append(t.filter(pa.array(keep)))
+        if members:
+            meta = pa.concat_tables(members).sort_by("key")
+            assert meta.num_rows == nodes.size, "signatures and bucket edges disagree"
+            removed = removal_map(meta, label)
+        else:
+            removed = removal_map(pa.table({c: pa.array([], t) for c, t in [
+                ("key", pa.uint64()), ("sample_id", pa.string()), ("n_files", pa.int64()),
+                ("size", pa.int64()), ("content_hash", pa.binary(16))]}), np.zeros(0, np.uint64))
+        reasons = removed["reason"].to_pylist()
+        counters = {"edges": n_edges, "clusters": int(np.unique(label).size), "samples_in_clusters": int(nodes.size),
+                    "exact_duplicate": reasons.count("exact_duplicate"),
+                    "near_duplicate": reasons.count("near_duplicate")}
+        return UnitResult(kept=removed, rows_in=removed.num_rows, bytes_in=unit.size, counters=counters)
+
+
+# -- phase 4: remove (OUTPUT's own stage) ------------------------------------------------------------
+
+class RemovePhase(Stage):
+    name = "dedup"
+
+    def __init__(self, config: DedupConfig):
+        self.config = config
+
+    def options(self) -> dict:
+        return self.config.cluster_options()
+
+    def plan(self) -> list[Unit]:
+        _phase_outputs(self.config, "cluster")
+        return _input_units(self.config.input)
+
+    def check_units(self, units: list[Unit]) -> None:
+        _same_units(_input_units(self.config.input), units, "input shards")
+
+    def process(self, unit: Unit) -> UnitResult:
+        path, index = Path(unit.inputs[0]["path"]), unit.inputs[0]["index"]
+        removal = _phase_outputs(self.config, "cluster")[0].inputs[0]["path"]
+        table = read_shard(path)
+        gone = pq.read_table(removal, columns=["row", "cluster_id", "kept_sample_id", "reason"],
+                             filters=[("shard", "=", index)])
+        rows = gone["row"].to_numpy()
+        drop = np.zeros(table.num_rows, dtype=bool)
+        drop[rows] = True
+        rejected = table.take(pa.array(rows))
+        for name in ("reason", "cluster_id", "kept_sample_id"):
+            rejected = rejected.append_column(name, gone[name])
+        reasons = gone["reason"].to_pylist()
+        counters = {f"rejected:{r}": reasons.count(r) for r in ("exact_duplicate", "near_duplicate") if r in reasons}
+        bytes_in = int(pc.sum(pc.binary_length(table["text"])).as_py() or 0)
+        return UnitResult(kept=table.filter(pa.array(~drop)), rejected=rejected, rows_in=table.num_rows,
+                          bytes_in=bytes_in, counters=counters)
+
+
+PHASE_STAGES = {"signatures": SignaturesPhase, "buckets": BucketsPhase, "cluster": ClusterPhase,
+                "remove": RemovePhase}
+
+
+def _prepare_output(config: DedupConfig, run: RunOptions, world_size: int) -> None:
+    """Checks on OUTPUT before any phase writes under it (phases live inside OUTPUT/_dscoder)."""
+    root = Path(config.output)
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"output {root} exists and is not a folder")
+    ours = root.is_dir() and ((root / META / "manifest.json").exists()
+                              or all(p.name == META for p in root.iterdir()))
+    if root.is_dir() and not ours:
+        what = "--overwrite" if run.overwrite else "output folder"
+        raise UsageError(f"{what}: {root} is not empty and is not a dscoder output; choose another folder")
+    manifest = OutputLayout(root).read_manifest()
+    if manifest is not None and manifest.get("stage") != RemovePhase.name and not run.overwrite:
+        raise UsageError(f"{root} holds the output of `{manifest['stage']}`, not `dedup`; "
+                         "use another output folder or --overwrite")
+    if run.overwrite and root.exists():
+        if world_size > 1:
+            raise UsageError("--overwrite with --world-size > 1 would let ranks delete each other's "
+                             "work; delete the output folder once, then start the ranks")
+        shutil.rmtree(root)
+
+
+def run(config: DedupConfig, run_options: RunOptions, phase: str = "all") -> dict:
+    """Run one phase (this rank's share) or, with `all`, every phase in order on this machine.
+
+    Returns the last phase's summary, with `phases` = each phase's seconds in this run.
+    """
+    if phase != "all" and phase not in PHASES:
+        raise UsageError(f"unknown --phase {phase!r}; choose from all, {', '.join(PHASES)}")
+    rank, world_size = resolve_rank(run_options.rank, run_options.world_size)
+    if phase == "all" and world_size > 1:
+        raise UsageError("--phase all runs every phase on one machine; with --world-size > 1 run each "
+                         "phase as its own array (--phase signatures, buckets, cluster, remove)")
+    _prepare_output(config, run_options, world_size)
+    todo = PHASES if phase == "all" else (phase,)
+    seconds, summary = {}, {}
+    for name in todo:
+        stage = PHASE_STAGES[name](config)
+        opts = replace(run_options, output=config.phase_dir(name), overwrite=False, rank=rank,
+                       world_size=world_size)
+        summary = run_stage(stage, opts)
+        seconds[name] = summary["this_run"]["seconds"]
+    summary["phase"] = phase
+    summary["phases"] = seconds
+    return summary
