@@ -18,6 +18,7 @@ demo: $(STAMP)
 	bash scripts/demo.sh $(DEMO)
 
 test: $(STAMP)
+	bash scripts/install-test-deps.sh
 	$(BIN)/python -m pytest -q -ra
 
 bench: $(STAMP)

@@ -9,14 +9,17 @@ from rich.console import Console
 
 from .runtime.errors import UsageError
 from .runtime.manifest import OutputLayout, merge_stats
+from .runtime.runner import finalize
 from .summary import print_summary
 
 
-def describe(output: Path) -> dict:
+def describe(output: Path, refresh: bool = False) -> dict:
     layout = OutputLayout(Path(output))
     manifest = layout.read_manifest()
     if manifest is None:
         raise UsageError(f"{output} is not a dscoder output folder (no _dscoder/manifest.json)")
+    if refresh:
+        finalize(layout)
     done, failed = layout.done_markers(), layout.failed_markers()
     stats = merge_stats(manifest, done, failed)
     pending = [u["name"] for u in manifest["units"] if u["name"] not in done]

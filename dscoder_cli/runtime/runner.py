@@ -128,7 +128,8 @@ def _run_unit(stage: Stage, layout: OutputLayout, unit: Unit) -> tuple[str, dict
         result = stage.process(unit)
         kept, rejected = result.kept, result.rejected
         n_rejected = 0 if rejected is None else rejected.num_rows
-        n_kept = kept.num_rows if result.rows_accounted is None else result.rows_accounted
+        rows_out = result.rows_out if kept is None else kept.num_rows  # kept=None: the stage wrote its files
+        n_kept = rows_out if result.rows_accounted is None else result.rows_accounted
         if result.rows_in != n_kept + n_rejected:
             raise AssertionError(f"{stage.name} lost rows in {unit.name}: in {result.rows_in} != "
                                  f"kept {n_kept} + rejected {n_rejected}")
@@ -136,13 +137,13 @@ def _run_unit(stage: Stage, layout: OutputLayout, unit: Unit) -> tuple[str, dict
             write_shard(rejected, layout.rejected(unit.name))
         else:
             layout.rejected(unit.name).unlink(missing_ok=True)
-        bytes_out = write_shard(kept, layout.shard(unit.name))
+        bytes_out = result.bytes_out if kept is None else write_shard(kept, layout.shard(unit.name))
     except Exception as exc:  # noqa: BLE001 -- a unit's failure is reported, the rest goes on
         error = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=8)}
         write_json_atomic(layout.failed(unit.name), {"unit": unit.name, "error": error})
         return "failed", error
     marker = {
-        "unit": unit.name, "rows_in": result.rows_in, "rows_kept": n_kept, "rows_out": kept.num_rows,
+        "unit": unit.name, "rows_in": result.rows_in, "rows_kept": n_kept, "rows_out": rows_out,
         "rows_rejected": n_rejected, "bytes_in": result.bytes_in, "bytes_out": bytes_out,
         "seconds": round(time.monotonic() - t0, 3), "counters": dict(sorted(result.counters.items())),
         "errors": len(result.errors), "error_list": result.errors,
@@ -180,6 +181,7 @@ def run_stage(stage: Stage, run: RunOptions) -> dict:
         raise UsageError("--workers must be at least 1")
     rank, world_size = resolve_rank(run.rank, run.world_size)
     layout, units = open_output(stage, run, world_size)
+    stage.prepare(layout.root)
     mine = units[rank::world_size]
     todo = [u for u in mine if not layout.done(u.name).exists()]
     reporter = run.reporter

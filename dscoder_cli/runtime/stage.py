@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -36,14 +37,21 @@ class Unit:
 
 @dataclass
 class UnitResult:
-    """What `process()` returns. `rows_in` must equal kept + rejected rows: nothing is lost silently."""
+    """What `process()` returns. `rows_in` must equal kept + rejected rows: nothing is lost silently.
 
-    kept: pa.Table
+    A stage whose output is not a Parquet table (tokenize: `.bin/.idx`) writes its unit's files
+    itself, each atomically (`runtime.atomic.atomic_path`), and returns `kept=None` with `rows_out`
+    and `bytes_out`; the runner still writes the rejected rows and the done-marker (last).
+    """
+
+    kept: pa.Table | None
     rejected: pa.Table | None = None  # same rows as dropped, plus a `reason` column
     rows_in: int = 0
     bytes_in: int = 0
     counters: dict[str, int] = field(default_factory=dict)  # e.g. rows rejected per rule
     errors: list[dict[str, Any]] = field(default_factory=list)  # {"item": ..., "error": ...}
+    rows_out: int | None = None  # only with kept=None: rows the stage wrote itself
+    bytes_out: int = 0  # only with kept=None: bytes of the files the stage wrote itself
     # Input rows the kept rows stand for, when a stage changes granularity (topo-sort: files in,
     # samples out). None: one kept row per input row.
     rows_accounted: int | None = None
@@ -59,6 +67,11 @@ class Stage(ABC):
     @abstractmethod
     def plan(self) -> list[Unit]:
         """The units of work, in output order. Called once per output folder (then read back)."""
+
+    def prepare(self, output: Path) -> None:
+        """Called once per run, after the output folder is opened and before any unit is processed
+        (in the runner's process: forked workers inherit what it sets up). A stage that writes its
+        own unit files or shared artifacts (tokenize: `OUTPUT/tokenizer/`) learns the folder here."""
 
     def check_units(self, units: list[Unit]) -> None:
         """Raise UsageError when the input no longer matches the units recorded in the manifest."""

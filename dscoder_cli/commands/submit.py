@@ -1,0 +1,56 @@
+"""`dscoder submit`: run any data stage as a Slurm job array."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..app import app
+from ..common import fail
+from ..runtime.errors import DscoderError
+
+DATA_STAGES = ("crawl", "filter", "topo-sort", "dedup", "tokenize")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def submit(
+    ctx: typer.Context,
+    stage: str = typer.Argument(..., help=f"The stage to run: {', '.join(DATA_STAGES)}."),
+    input: str = typer.Argument(..., help="The stage's INPUT (or SOURCE for crawl)."),
+    output: Path = typer.Argument(..., help="The stage's OUTPUT folder (on the shared filesystem)."),
+    array_size: int = typer.Option(4, help="Number of array tasks; each takes every N-th shard."),
+    partition: Optional[str] = typer.Option(None, help="Slurm partition."),
+    time: Optional[str] = typer.Option(None, "--time", help="Time limit per task, e.g. 04:00:00."),
+    cpus_per_task: Optional[int] = typer.Option(None, help="CPUs per task (also the stage's --workers)."),
+    mem: Optional[str] = typer.Option(None, help="Memory per task, e.g. 16G."),
+    after: Optional[str] = typer.Option(None, help="Start after this job id succeeds (chain stages)."),
+    sbatch_arg: List[str] = typer.Option([], help="Extra `#SBATCH` line, verbatim (repeatable), "
+                                         "e.g. --sbatch-arg=--account=lab."),
+    dry_run: bool = typer.Option(False, help="Write the script, do not submit."),
+) -> None:
+    """Submit STAGE INPUT OUTPUT [stage options…] as an sbatch array plus a dependent stats job.
+
+    Stage options go after OUTPUT, e.g. `dscoder submit filter files/ filtered/ --array-size 64
+    --rules starcoder`. A failed task is simply resubmitted: it redoes only its missing shards.
+    """
+    from ..slurm import SlurmOptions, submit_stage
+
+    if stage not in DATA_STAGES:
+        print(f"dscoder: error: submit runs data stages ({', '.join(DATA_STAGES)}), not {stage!r}", file=sys.stderr)
+        raise typer.Exit(2)
+    opts = SlurmOptions(array_size=array_size, partition=partition, time=time, cpus_per_task=cpus_per_task,
+                        mem=mem, sbatch_args=list(sbatch_arg), dependency=f"afterok:{after}" if after else None)
+    # Array tasks may start in another folder: hand them absolute paths.
+    output = output.resolve()
+    if not input.startswith("github:") and Path(input).exists():
+        input = str(Path(input).resolve())
+    stage_args = [stage, input, str(output), *ctx.args]
+    try:
+        result = submit_stage(stage_args, output, opts, dry_run=dry_run)
+    except DscoderError as exc:
+        fail(exc)
+    print(json.dumps(result))

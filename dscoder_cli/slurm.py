@@ -1,0 +1,95 @@
+"""Slurm array jobs for data stages: write an sbatch script, submit it, chain a stats job.
+
+No scheduler of our own (DESIGN.md section 7): every array task runs the very same `dscoder STAGE`
+command; the runner reads SLURM_ARRAY_TASK_ID/COUNT and takes every N-th shard, and done-markers
+make a resubmitted task redo only what is missing.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .runtime.errors import DscoderError, UsageError
+
+
+@dataclass
+class SlurmOptions:
+    array_size: int = 4
+    partition: str | None = None
+    time: str | None = None  # e.g. "04:00:00"
+    cpus_per_task: int | None = None
+    mem: str | None = None  # e.g. "16G"
+    job_name: str | None = None
+    sbatch_args: list[str] = field(default_factory=list)  # passed through verbatim
+    dependency: str | None = None  # e.g. "afterok:1234" to chain stages
+
+
+def dscoder_command() -> list[str]:
+    """How the array tasks start dscoder: the same interpreter as this process (shared FS)."""
+    return [sys.executable, "-m", "dscoder_cli"]
+
+
+def array_script(stage_args: list[str], output: Path, opts: SlurmOptions) -> str:
+    stage = stage_args[0]
+    logs = output / "_dscoder" / "slurm"
+    lines = ["#!/bin/bash", f"#SBATCH --job-name={opts.job_name or 'dscoder-' + stage}",
+             f"#SBATCH --array=0-{opts.array_size - 1}",
+             f"#SBATCH --output={logs}/%A_%a.out", f"#SBATCH --error={logs}/%A_%a.out"]
+    if opts.partition:
+        lines.append(f"#SBATCH --partition={opts.partition}")
+    if opts.time:
+        lines.append(f"#SBATCH --time={opts.time}")
+    if opts.cpus_per_task:
+        lines.append(f"#SBATCH --cpus-per-task={opts.cpus_per_task}")
+    if opts.mem:
+        lines.append(f"#SBATCH --mem={opts.mem}")
+    if opts.dependency:
+        lines.append(f"#SBATCH --dependency={opts.dependency}")
+    lines += [f"#SBATCH {arg}" for arg in opts.sbatch_args]
+    workers = f" --workers {opts.cpus_per_task}" if opts.cpus_per_task and "--workers" not in stage_args else ""
+    command = shlex.join(dscoder_command() + stage_args)
+    lines += ["set -euo pipefail",
+              "# Rank and world size come from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT.",
+              f"exec {command}{workers}", ""]
+    return "\n".join(lines)
+
+
+def _sbatch(args: list[str]) -> str:
+    if shutil.which("sbatch") is None:
+        raise DscoderError("sbatch not found: run this on a Slurm login node (or drop --slurm)")
+    proc = subprocess.run(["sbatch", "--parsable", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise DscoderError(f"sbatch failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc.stdout.strip().split(";")[0]
+
+
+def submit_stage(stage_args: list[str], output: Path, opts: SlurmOptions, dry_run: bool = False) -> dict:
+    """Write and submit the array job and the dependent stats job; returns ids and the script path."""
+    if opts.array_size < 1:
+        raise UsageError("--array-size must be at least 1")
+    if any(a in ("--rank", "--world-size", "--overwrite") for a in stage_args):
+        raise UsageError("--rank/--world-size come from the array; --overwrite would let tasks delete "
+                         "each other's work (delete OUTPUT first instead)")
+    logs = output / "_dscoder" / "slurm"
+    logs.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    script = logs / f"{stage_args[0]}-{stamp}.sbatch"
+    script.write_text(array_script(stage_args, output, opts), encoding="utf-8")
+    result = {"script": str(script), "array_job": None, "stats_job": None}
+    if dry_run:
+        return result
+    array_job = _sbatch([str(script)])
+    # The stats job merges every task's done-markers into stats.json / errors.jsonl, whether or not
+    # all tasks succeeded (afterany), so `dscoder status` shows what a resubmission has to redo.
+    stats_cmd = shlex.join(dscoder_command() + ["status", str(output), "--refresh", "--json"])
+    stats_job = _sbatch([f"--dependency=afterany:{array_job}", f"--job-name=dscoder-{stage_args[0]}-stats",
+                         f"--output={logs}/%j-stats.out", *(f"--partition={opts.partition}",) * bool(opts.partition),
+                         "--wrap", stats_cmd])
+    result.update(array_job=array_job, stats_job=stats_job)
+    return result

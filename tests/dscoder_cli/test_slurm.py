@@ -1,0 +1,105 @@
+"""Data stages as Slurm job arrays on a real one-node cluster: same output as a local run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from slurm_cluster import LocalSlurm, have_slurm  # noqa: E402
+
+from conftest import read_output  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not have_slurm(), reason="Slurm is not installed (make test installs slurm-wlm)")
+PACKAGES = ["json", "email", "http", "urllib", "logging", "wsgiref", "xmlrpc", "dbm"]
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    cluster = LocalSlurm(tmp_path_factory.mktemp("slurm")).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory) -> Path:
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    lst = tmp_path_factory.mktemp("src") / "repos.txt"
+    lst.write_text("".join(f"{stdlib / p}\n" for p in PACKAGES))
+    return lst
+
+
+def dscoder(*args, env=None) -> str:
+    proc = subprocess.run([sys.executable, "-m", "dscoder_cli", *map(str, args)], capture_output=True,
+                          text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def submit(slurm, *args) -> dict:
+    return json.loads(dscoder("submit", *args, env=slurm.env))
+
+
+# Each step: (stage, input, output, extra options). Dedup runs its phases as chained jobs.
+def chain(root: Path, repos: Path) -> list[tuple]:
+    return [("crawl", repos, root / "files", ["--shard-size", "0.2"]),
+            ("filter", root / "files", root / "filtered", []),
+            ("topo-sort", root / "filtered", root / "samples", []),
+            *[("dedup", root / "samples", root / "dedup", ["--phase", p])
+              for p in ("signatures", "buckets", "cluster", "remove")]]
+
+
+def test_pipeline_as_array_jobs_equals_local_run(slurm, repos, tmp_path):
+    local, remote = tmp_path / "local", tmp_path / "slurm"
+    for stage, src, out, extra in chain(local, repos):
+        dscoder(stage, src, out, *extra)
+    previous = None
+    for stage, src, out, extra in chain(remote, repos):
+        after = ["--after", previous] if previous else []
+        result = submit(slurm, stage, src, out, "--array-size", 3, *after, *extra)
+        assert Path(result["script"]).read_text().count("#SBATCH --array=0-2") == 1
+        previous = result["array_job"]
+        last_stats = result["stats_job"]
+    slurm.wait(previous, last_stats)
+    assert len(list((local / "files").glob("part-*.parquet"))) >= 3  # several shards to share out
+    for name in ("files", "filtered", "samples", "dedup"):
+        assert read_output(remote / name).equals(read_output(local / name)), name
+        rejected = local / name / "_rejected"
+        if rejected.exists():
+            assert read_output(remote / name / "_rejected").equals(read_output(rejected)), name
+    stats = json.loads((remote / "dedup/_dscoder/stats.json").read_text())
+    assert stats["shards_done"] == stats["shards_total"]
+
+
+def test_cancelled_task_resubmitted_redoes_only_missing_shards(slurm, repos, tmp_path):
+    dscoder("crawl", repos, tmp_path / "files", "--shard-size", "0.2")
+    dscoder("filter", tmp_path / "files", tmp_path / "reference")
+    out = tmp_path / "filtered"
+    # Two CPUs per task on a two-CPU node: tasks run one at a time, so task 2 is still pending.
+    first = submit(slurm, "filter", tmp_path / "files", out, "--array-size", 3, "--cpus-per-task", 2)
+    subprocess.run(["scancel", f"{first['array_job']}_2"], env=slurm.env, check=True)
+    slurm.wait(first["array_job"], first["stats_job"])
+    status = json.loads(dscoder("status", out, "--json"))
+    assert status["shards_pending"], "the cancelled task's shards should be missing"
+    done_before = {p.name: p.stat().st_mtime_ns for p in (out / "_dscoder/done").glob("*.json")}
+    second = submit(slurm, "filter", tmp_path / "files", out, "--array-size", 3)
+    slurm.wait(second["array_job"], second["stats_job"])
+    status = json.loads(dscoder("status", out, "--json"))
+    assert status["complete"] and status["shards_done"] == status["shards_total"]
+    # Shards finished by the first submission were not redone.
+    assert all((out / "_dscoder/done" / n).stat().st_mtime_ns == t for n, t in done_before.items())
+    assert read_output(out).equals(read_output(tmp_path / "reference"))
+
+
+def test_submit_refuses_non_data_stage_and_rank_options(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "dscoder_cli", "submit", "status", "a", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    proc = subprocess.run([sys.executable, "-m", "dscoder_cli", "submit", "filter", "a", str(tmp_path / "o"),
+                           "--dry-run", "--rank", "1"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "--rank" in proc.stderr
