@@ -62,9 +62,13 @@ class FilterContext:
     score only those.
     """
 
-    def __init__(self, texts: pa.Array | pa.ChunkedArray, langs: pa.Array | pa.ChunkedArray | None):
+    def __init__(self, texts: pa.Array | pa.ChunkedArray, langs: pa.Array | pa.ChunkedArray | None,
+                 paths: pa.Array | pa.ChunkedArray | None = None):
         if langs is not None and len(langs) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(langs)} languages")
+        if paths is not None and len(paths) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(paths)} paths")
+        self.paths = paths  # `files`: path (string); `samples`: paths (list<string>); or None
         if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
             texts = texts.cast(pa.large_string())  # e.g. string_view, which some kernels lack
         self.texts = texts
@@ -97,6 +101,23 @@ class FilterContext:
             mask = pc.fill_null(pc.is_in(self._langs_lower, value_set=values), False)
             self._lang_masks[languages] = np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
         return self._lang_masks[languages].copy()  # callers may modify it in place
+
+    @functools.cached_property
+    def _py_langs(self) -> list[str | None]:
+        return [None] * len(self) if self.langs is None else self.langs.to_pylist()
+
+    @functools.cached_property
+    def _py_paths(self) -> list[list[str] | None]:
+        if self.paths is None:
+            return [None] * len(self)
+        return [[p] if isinstance(p, str) else p for p in self.paths.to_pylist()]
+
+    def lang_of(self, row: int) -> str | None:
+        return self._py_langs[row]
+
+    def paths_of(self, row: int) -> list[str] | None:
+        """The row's file paths: [path] for a `files` row, the sample's paths, or None."""
+        return self._py_paths[row]
 
     def texts_at(self, rows: np.ndarray) -> list[str]:
         return ["" if t is None else t for t in self.texts.take(pa.array(rows)).to_pylist()]
@@ -133,6 +154,16 @@ class Rule:
 
     def keep(self, scores: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def describe(self, scores: np.ndarray, rows: np.ndarray) -> list[str | None] | None:
+        """Optional per-row detail of a rejection (``reason_detail`` in ``_rejected/``) for
+        the rows ``rows`` this rule rejected first, e.g. the benchmark task a sample matched.
+        None: the rule gives no details."""
+        return None
+
+    def columns(self, scores: np.ndarray) -> dict[str, np.ndarray]:
+        """Scores to keep as output columns (name -> one value per row); none by default."""
+        return {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.key}, {self.params})"
@@ -257,9 +288,25 @@ def starcoder_rules(config: StarCoderConfig | dict | None = None) -> list[Rule]:
     ]
 
 
-# Rule-set name -> factory(config) -> ordered rules. Later sets ("quality", "decontam")
-# register here.
-RULE_SETS: dict[str, Callable[..., list[Rule]]] = {"starcoder": starcoder_rules}
+def _quality_rules(config=None) -> list[Rule]:
+    from stages.filter.quality import quality_rules  # imported lazily: tree-sitter, ast
+
+    return quality_rules(config)
+
+
+def _decontam_rules(config=None) -> list[Rule]:
+    from stages.filter.decontam import decontam_rules  # loads the benchmark data
+
+    return decontam_rules(config)
+
+
+# Rule-set name -> factory(config) -> ordered rules. "quality" and "decontam" are the second
+# pass of paper §2.4 (docs/filter.md).
+RULE_SETS: dict[str, Callable[..., list[Rule]]] = {
+    "starcoder": starcoder_rules,
+    "quality": _quality_rules,
+    "decontam": _decontam_rules,
+}
 
 
 @dataclass
@@ -268,14 +315,18 @@ class FilterResult:
     reason: pa.Array  # string per row: name of the first failing rule, null where kept
     counts: dict[str, int]  # rule name -> rows it rejected first (0 included)
     scores: dict[str, np.ndarray] = field(default_factory=dict)  # rule name -> scores
+    # string per row: the first failing rule's detail (Rule.describe), null where none
+    detail: pa.Array | None = None
+    columns: dict[str, np.ndarray] = field(default_factory=dict)  # Rule.columns of every rule
 
 
 def apply_rules(
     texts: pa.Array | pa.ChunkedArray,
     langs: pa.Array | pa.ChunkedArray | None,
     rules: list[Rule],
+    paths: pa.Array | pa.ChunkedArray | None = None,
 ) -> FilterResult:
-    ctx = FilterContext(texts, langs)
+    ctx = FilterContext(texts, langs, paths)
     first_fail = np.full(len(ctx), -1, dtype=np.int32)
     scores = {}
     for i, rule in enumerate(rules):
@@ -288,4 +339,15 @@ def apply_rules(
     names = pa.array([r.name for r in rules], type=pa.string())
     reason = pa.DictionaryArray.from_arrays(pa.array(first_fail, mask=first_fail < 0), names).dictionary_decode()
     counts = {r.name: int(c) for r, c in zip(rules, np.bincount(first_fail + 1, minlength=len(rules) + 1)[1:])}
-    return FilterResult(keep=ctx.alive.copy(), reason=reason, counts=counts, scores=scores)
+    details: list[str | None] = [None] * len(ctx)
+    columns: dict[str, np.ndarray] = {}
+    for i, rule in enumerate(rules):
+        rows = np.flatnonzero(first_fail == i)
+        described = rule.describe(scores[rule.name], rows) if len(rows) else None
+        if described is not None:
+            for row, text in zip(rows.tolist(), described):
+                details[row] = text
+        columns.update(rule.columns(scores[rule.name]))
+    detail = pa.array(details, type=pa.string())
+    return FilterResult(keep=ctx.alive.copy(), reason=reason, counts=counts, scores=scores,
+                        detail=detail, columns=columns)

@@ -1,8 +1,9 @@
-"""`dscoder filter INPUT OUTPUT --rules starcoder`: drop rows by named, versioned rules.
+"""`dscoder filter INPUT OUTPUT --rules starcoder|quality|decontam`: drop rows by named, versioned rules.
 
 Works on `files` shards (text column `content`) and `samples` shards (`text`). A dropped row goes
-to `_rejected/` with the name of the first rule it failed; the per-rule counts add up to the
-rejected rows.
+to `_rejected/` with the name of the first rule it failed (`reason`) and that rule's detail, if
+any (`reason_detail`: the benchmark task a sample matched); the per-rule counts add up to the
+rejected rows. Rules that keep scores (the quality rules) add them as `quality_*` columns.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dscoder_cli.runtime.errors import UsageError
-from dscoder_cli.runtime.shards import list_shards, read_shard
+from dscoder_cli.runtime.shards import check_shard_units, read_shard, shard_units
 from dscoder_cli.runtime.stage import Stage, Unit, UnitResult
 
+from .decontam import DecontamConfig
+from .quality import QualityConfig
 from .rules import RULE_SETS, StarCoderConfig, apply_rules
 
 TEXT_COLUMNS = ("content", "text")  # files schema, samples schema
@@ -28,6 +31,8 @@ class FilterConfig:
     input: Path
     rule_sets: tuple[str, ...] = ("starcoder",)
     starcoder: StarCoderConfig = field(default_factory=StarCoderConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    decontam: DecontamConfig = field(default_factory=DecontamConfig)
     text_column: str | None = None  # None: `content` if present, else `text`
 
 
@@ -38,11 +43,6 @@ def build_rules(config: FilterConfig) -> list:
             raise UsageError(f"unknown rule set {name!r}; known: {', '.join(sorted(RULE_SETS))}")
         rules.extend(RULE_SETS[name](getattr(config, name)))
     return rules
-
-
-def _input_units(folder: Path) -> list[Unit]:
-    return [Unit(p.stem, [{"path": str(p.resolve()), "size": p.stat().st_size}])
-            for p in list_shards(folder)]
 
 
 class FilterStage(Stage):
@@ -61,16 +61,10 @@ class FilterStage(Stage):
         }
 
     def plan(self) -> list[Unit]:
-        return _input_units(self.config.input)
+        return shard_units(self.config.input)
 
     def check_units(self, units: list[Unit]) -> None:
-        now = {u.name: u.inputs for u in _input_units(self.config.input)}
-        then = {u.name: u.inputs for u in units}
-        if now != then:
-            changed = sorted(set(now) ^ set(then) | {k for k in now if k in then and now[k] != then[k]})
-            raise UsageError(f"the input shards changed since this output was started "
-                             f"({', '.join(changed[:5])}{' …' if len(changed) > 5 else ''}); "
-                             "use --overwrite to start over")
+        check_shard_units(self.config.input, units)
 
     def process(self, unit: Unit) -> UnitResult:
         table = read_shard(Path(unit.inputs[0]["path"]))
@@ -79,10 +73,19 @@ class FilterStage(Stage):
             raise ValueError(f"no text column ({column or ' or '.join(TEXT_COLUMNS)}) in "
                              f"{unit.inputs[0]['path']}; columns: {table.column_names}")
         langs = table["lang"] if "lang" in table.column_names else None
-        result = apply_rules(table[column], langs, self.rules)
+        paths = next((table[c] for c in ("paths", "path") if c in table.column_names), None)
+        result = apply_rules(table[column], langs, self.rules, paths=paths)
+        for name, values in result.columns.items():  # scores kept as columns (NaN: not scored)
+            values = pa.array(np.asarray(values, dtype=np.float64))
+            if name in table.column_names:  # filtered twice: the new scores replace the old
+                table = table.set_column(table.column_names.index(name), name, values)
+            else:
+                table = table.append_column(name, values)
         keep = pa.array(np.asarray(result.keep, dtype=bool))
-        reasons = pa.array(result.reason, type=pa.string()).filter(pc.invert(keep))
-        rejected = table.filter(pc.invert(keep)).append_column("reason", reasons)
+        drop = pc.invert(keep)
+        rejected = (table.filter(drop)
+                    .append_column("reason", pa.array(result.reason, type=pa.string()).filter(drop))
+                    .append_column("reason_detail", result.detail.filter(drop)))
         counters = {f"rejected:{name}": n for name, n in result.counts.items() if n}
         bytes_in = int(pc.sum(pc.binary_length(table[column])).as_py() or 0)
         return UnitResult(kept=table.filter(keep), rejected=rejected, rows_in=table.num_rows,

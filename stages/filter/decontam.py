@@ -1,0 +1,291 @@
+"""Benchmark decontamination (paper §2.4): the ``decontam`` rule set.
+
+"we filter out any piece of code containing the same 10-gram string as test data ... For
+test data shorter than 10-grams but no less than 3-grams, exact match." -- paper §2.4.
+
+* Test strings come from ``benchmarks.py`` (which fields of which benchmark); words and
+  normalisation from ``ngrams.py`` (lower-cased ASCII, words = runs of ``[0-9a-z_]`` or
+  non-ASCII; punctuation and whitespace dropped).
+* A test string of >= ``ngram`` (10) words contributes all its 10-grams; one of
+  ``min_words``..9 (3..9) words is matched as a whole word sequence; shorter ones are ignored.
+* Boilerplate: an n-gram found in the test text of >= ``boilerplate_tasks`` distinct tasks
+  is the benchmark's harness (MultiPL-E's identical import blocks, ``using System.Linq;``
+  lists that also open every Visual Studio C# file) rather than a task, and is not used.
+* A sample is dropped when any of its grams is in the set; ``reason_detail`` names the
+  task with the most matching grams in the text (``humaneval:HumanEval/12``, ``mbpp:12``,
+  ``humaneval-cpp:HumanEval_0_has_close_elements``); a gram of several tasks counts for the
+  first in load order, and ties go to the first task.
+
+Speed: the benchmark grams are hashed once into sorted uint64 arrays with a bitmap
+prefilter (``ngrams.HashSet``); each sample's words are hashed once, column-wise, and all its
+10-grams looked up with one vectorised pass. Short strings are found through their first
+3 words (one more pass), then confirmed at the few candidate positions.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from stages.filter.benchmarks import TestText, benchmarks_dir, load_test_texts
+from stages.filter.ngrams import (NORMALISATION, GramPrefix, HashSet, Tokens, gram_hashes, reference_words,
+                                  tokenize)
+from stages.filter.rules import FilterContext, Rule
+
+DEFAULT_BENCHMARKS = ("humaneval", "mbpp")
+# A gram made mostly of numbers ("1 2 3 4 5 6 7 8 9 10", "1 0 2 0 3 0" from 1.0, 2.0, 3.0)
+# is data, common in any code; it counts only with at least this many non-numeric words.
+MIN_NON_NUMERIC = 3
+# A 3-9-word test string needs fewer: "assert count_binary_seq(1) == 2.0" is 2 names and 3 numbers.
+MIN_NON_NUMERIC_SHORT = 2
+# A 10-gram of very short words is common code, not a task: "for i in range n for j in range
+# n", "a b c d e f g h i j", "one 1 two 2 three 3 four 4 five 5" all occur in the Python
+# standard library. A 10-gram counts only when its words have at least this many characters.
+MIN_GRAM_CHARS = 30
+
+
+@dataclass(frozen=True)
+class DecontamConfig:
+    benchmarks: tuple[str, ...] = DEFAULT_BENCHMARKS
+    benchmarks_dir: str | None = None  # None: $DSCODER_BENCHMARKS_DIR, else only package data
+    files: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (JSONL path, test text fields)
+    ngram: int = 10
+    min_words: int = 3
+    boilerplate_tasks: int = 10
+
+
+def _task_labels(texts: list[TestText]) -> tuple[list[str], np.ndarray]:
+    labels: dict[str, int] = {}
+    task_of_text = np.array([labels.setdefault(f"{t.benchmark}:{t.task_id}", len(labels)) for t in texts],
+                            dtype=np.int64)
+    return list(labels), task_of_text
+
+
+def _dedupe(keys: np.ndarray, tasks: np.ndarray, bench_of_task: np.ndarray,
+            boilerplate_tasks: int) -> tuple[np.ndarray, np.ndarray]:
+    """One entry per key with its first task; a key of >= boilerplate_tasks tasks of one
+    benchmark is dropped (the same task in several MultiPL-E languages counts once per file)."""
+    if len(keys) == 0:
+        return keys, tasks
+    pairs = np.unique(np.stack([keys, tasks.astype(np.uint64)], axis=1), axis=0)  # by key, then task
+    per_bench, counts = np.unique(np.stack([pairs[:, 0], bench_of_task[pairs[:, 1].astype(np.int64)]
+                                            .astype(np.uint64)], axis=1), axis=0, return_counts=True)
+    boilerplate = np.unique(per_bench[counts >= boilerplate_tasks, 0])
+    pairs = pairs[~np.isin(pairs[:, 0], boilerplate)]
+    k, first = np.unique(pairs[:, 0], return_index=True)
+    return k, pairs[first, 1].astype(np.int64)
+
+
+def _word_stats(texts: list[TestText]) -> tuple[np.ndarray, np.ndarray]:
+    """Per word of all texts (in token order): (1 if it is not a number, its length)."""
+    words = [w for t in texts for w in reference_words(t.text)]
+    return (np.array([not w.isdigit() for w in words], dtype=np.int64),
+            np.array([len(w) for w in words], dtype=np.int64))
+
+
+def _informative(words: list[bytes] | tuple[bytes, ...], long: bool) -> bool:
+    """The reference definition of a gram that counts (see MIN_NON_NUMERIC, MIN_GRAM_CHARS)."""
+    if sum(not w.isdigit() for w in words) < (MIN_NON_NUMERIC if long else MIN_NON_NUMERIC_SHORT):
+        return False
+    return not long or sum(map(len, words)) >= MIN_GRAM_CHARS
+
+
+class BenchmarkIndex:
+    """The hashed grams of a list of test strings."""
+
+    def __init__(self, texts: list[TestText], ngram: int = 10, min_words: int = 3, boilerplate_tasks: int = 10):
+        if not 3 <= min_words <= ngram <= 10:
+            raise ValueError("need 3 <= min_words <= ngram <= 10")
+        self.ngram, self.min_words = ngram, min_words
+        self.labels, task_of_text = _task_labels(texts)
+        bench_names = {b: i for i, b in enumerate(dict.fromkeys(t.benchmark for t in texts))}
+        bench_of_task = np.array([bench_names[label.split(":", 1)[0]] for label in self.labels], dtype=np.int64)
+        tok = tokenize(pa.array([t.text for t in texts], type=pa.large_string()))
+        n_words = np.bincount(tok.row, minlength=len(texts))
+        # Words that are not numbers, summed over windows: a gram needs MIN_NON_NUMERIC of them.
+        flags, lengths = _word_stats(texts)
+        non_numeric = np.concatenate([[0], np.cumsum(flags)])
+        chars = np.concatenate([[0], np.cumsum(lengths)])
+        assert len(non_numeric) == len(tok) + 1, "tokenize and reference_words disagree"
+
+        g, valid = gram_hashes(tok, ngram)
+        starts = np.arange(len(g))
+        valid &= non_numeric[starts + ngram] - non_numeric[starts] >= MIN_NON_NUMERIC
+        valid &= chars[starts + ngram] - chars[starts] >= MIN_GRAM_CHARS
+        long_keys, long_tasks = g[valid], task_of_text[tok.row[: len(g)][valid]]
+        self.long = HashSet(*_dedupe(long_keys, long_tasks, bench_of_task, boilerplate_tasks))
+
+        # Short strings: the whole word sequence, keyed by its own length's gram hash.
+        first_of_row = np.searchsorted(tok.row, np.arange(len(texts)))
+        row_non_numeric = non_numeric[first_of_row + n_words] - non_numeric[first_of_row]
+        short_rows = np.flatnonzero((n_words >= min_words) & (n_words < ngram) & (row_non_numeric >= MIN_NON_NUMERIC_SHORT))
+        first_tok = np.searchsorted(tok.row, short_rows)
+        keys, tasks, firsts = [np.zeros(0, np.uint64)], [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        self.short_lengths = sorted(set(n_words[short_rows].tolist()))
+        for n in self.short_lengths:
+            sel = n_words[short_rows] == n
+            keys.append(gram_hashes(tok, n, first_tok[sel])[0])
+            tasks.append(task_of_text[short_rows[sel]])
+            firsts.append(first_tok[sel])
+        short_keys = np.concatenate(keys)
+        self.short = HashSet(*_dedupe(short_keys, np.concatenate(tasks), bench_of_task, boilerplate_tasks))
+        # Prefilter: the first min_words words of each short string that survived _dedupe.
+        gp, _ = gram_hashes(tok, min_words, np.concatenate(firsts)[np.isin(short_keys, self.short.keys)])
+        self.prefix = HashSet(gp, np.zeros(len(gp), np.int64))
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        h = hashlib.sha256(NORMALISATION.encode())
+        for arr in (self.long.keys, self.long.values, self.short.keys, self.short.values):
+            h.update(arr.tobytes())
+        h.update("\n".join(self.labels).encode())
+        return h.hexdigest()[:16]
+
+    def first_match(self, tok: Tokens, n_rows: int) -> np.ndarray:
+        """Per row: the index of the task with the most matching grams (ties: the first task), -1
+        where none."""
+        grams = GramPrefix(tok)
+        g, valid = grams.grams(self.ngram)
+        idx, task = self.long.lookup(g)
+        ok = valid[idx]
+        pos, tasks = [idx[ok]], [task[ok]]
+        if len(self.short):
+            g3, v3 = grams.grams(self.min_words)
+            cand, _ = self.prefix.lookup(g3)
+            cand = cand[v3[cand]]
+            for n in self.short_lengths:
+                gn, vn = grams.grams(n, cand)
+                i2, t2 = self.short.lookup(gn[vn])
+                pos.append(cand[vn][i2])
+                tasks.append(t2)
+        pos_all, task_all = np.concatenate(pos), np.concatenate(tasks)
+        out = np.full(n_rows, -1, dtype=np.int64)
+        if len(pos_all):
+            # Per row, the task with the most matching grams; ties: the first task.
+            pairs, counts = np.unique(np.stack([tok.row[pos_all], task_all], axis=1), axis=0, return_counts=True)
+            order = np.lexsort((pairs[:, 1], -counts, pairs[:, 0]))  # by row, most grams, task
+            pairs = pairs[order]
+            first = np.flatnonzero(np.r_[True, pairs[1:, 0] != pairs[:-1, 0]])
+            out[pairs[first, 0]] = pairs[first, 1]
+        return out
+
+    def __len__(self) -> int:
+        return len(self.long) + len(self.short)
+
+
+def load_index(config: DecontamConfig) -> BenchmarkIndex:
+    """The index of a config, built once per process (the folder resolved first: $DSCODER_BENCHMARKS_DIR
+    may change between calls)."""
+    folder = benchmarks_dir(config.benchmarks_dir)
+    return _load_index(config, str(folder) if folder else None)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_index(config: DecontamConfig, folder: str | None) -> BenchmarkIndex:
+    texts = load_test_texts(tuple(config.benchmarks), Path(folder) if folder else None, config.files)
+    return BenchmarkIndex(texts, config.ngram, config.min_words, config.boilerplate_tasks)
+
+
+class Decontaminate(Rule):
+    """Drop samples sharing a 10-gram with benchmark test text, or containing a 3-9-word test string."""
+
+    name, version = "decontam", 1
+
+    def __init__(self, config: DecontamConfig | None = None, index: BenchmarkIndex | None = None) -> None:
+        config = config or DecontamConfig()
+        self.index = index or load_index(config)
+        super().__init__(
+            benchmarks=list(config.benchmarks),
+            files=[[Path(p).name, list(f)] for p, f in config.files],
+            ngram=config.ngram, min_words=config.min_words, boilerplate_tasks=config.boilerplate_tasks,
+            normalisation=NORMALISATION, grams=len(self.index), fingerprint=self.index.fingerprint,
+        )
+
+    def score(self, ctx: FilterContext) -> np.ndarray:
+        """Index of the first matching task (see ``describe``), NaN where none or not scanned."""
+        scores = np.full(len(ctx), np.nan)
+        rows = np.flatnonzero(ctx.alive)
+        if len(rows) == 0:
+            return scores
+        texts = ctx.texts if len(rows) == len(ctx) else ctx.texts.take(pa.array(rows))
+        match = self.index.first_match(tokenize(texts), len(rows))
+        scores[rows] = np.where(match >= 0, match, np.nan)
+        return scores
+
+    def keep(self, scores):
+        return np.isnan(scores)
+
+    def describe(self, scores, rows):
+        return [self.index.labels[int(t)] for t in scores[rows]]
+
+
+def decontam_rules(config: DecontamConfig | dict | None = None) -> list[Rule]:
+    if isinstance(config, dict):
+        config = DecontamConfig(**config)
+    return [Decontaminate(config)]
+
+
+# --- the plain Python baseline and oracle ------------------------------------------------
+
+
+@dataclass
+class ReferenceIndex:
+    """The same index as tuples of words in Python dicts (bigcode-style set-of-tuples loop)."""
+
+    labels: list[str]
+    long: dict[tuple[bytes, ...], int] = field(default_factory=dict)
+    short: dict[tuple[bytes, ...], int] = field(default_factory=dict)
+    ngram: int = 10
+    min_words: int = 3
+
+    @classmethod
+    def build(cls, texts: list[TestText], ngram=10, min_words=3, boilerplate_tasks=10) -> "ReferenceIndex":
+        labels, task_of_text = _task_labels(texts)
+        long: dict[tuple, set] = {}
+        short: dict[tuple, set] = {}
+
+        for t, task in zip(texts, task_of_text.tolist()):
+            words = reference_words(t.text)
+            if len(words) >= ngram:
+                for i in range(len(words) - ngram + 1):
+                    if _informative(words[i:i + ngram], long=True):
+                        long.setdefault(tuple(words[i:i + ngram]), set()).add(task)
+            elif len(words) >= min_words and _informative(words, long=False):
+                short.setdefault(tuple(words), set()).add(task)
+
+        def pick(d):
+            out = {}
+            for gram, tasks in d.items():
+                per_bench: dict[str, int] = {}
+                for task in tasks:
+                    bench = labels[task].split(":", 1)[0]
+                    per_bench[bench] = per_bench.get(bench, 0) + 1
+                if max(per_bench.values()) < boilerplate_tasks:
+                    out[gram] = min(tasks)
+            return out
+
+        return cls(labels, pick(long), pick(short), ngram, min_words)
+
+    def first_match(self, text: str | None) -> str | None:
+        words = reference_words(text)
+        lengths = sorted({len(k) for k in self.short})
+        hits: dict[int, int] = {}
+        for i in range(len(words)):
+            gram = tuple(words[i:i + self.ngram])
+            if len(gram) == self.ngram and gram in self.long:
+                task = self.long[gram]
+                hits[task] = hits.get(task, 0) + 1
+            for n in lengths:
+                if i + n <= len(words):
+                    gram = tuple(words[i:i + n])
+                    if gram in self.short:
+                        task = self.short[gram]
+                        hits[task] = hits.get(task, 0) + 1
+        if not hits:
+            return None
+        return self.labels[min(hits, key=lambda t: (-hits[t], t))]

@@ -1,0 +1,181 @@
+"""Syntax errors per file (paper §2.4: "drop code with syntax errors"), for the quality rules.
+
+* Python: ``ast.parse`` with the running interpreter's grammar (3.11 here), warnings
+  suppressed (``SyntaxWarning`` on invalid escapes in valid files). Stricter than
+  tree-sitter, which accepts Python 2 and does not check e.g. ``return`` outside a function.
+  A file that fails gets at least one error; its count and error bytes come from
+  tree-sitter's error nodes when it sees them, else 1 error over the rest of the file from
+  the reported line.
+* The languages in ``GRAMMARS``: tree-sitter (``tree-sitter-language-pack``, grammars
+  compiled in, no download): errors are the ``ERROR`` and ``MISSING`` nodes, error bytes the
+  bytes the ``ERROR`` nodes span (outermost ones only).
+* Any other language (prose such as Markdown and reStructuredText, and languages without a
+  grammar here): not checked, score NaN.
+
+Samples hold several files (topo-sort, paper §2.2): ``split_files`` cuts them back into
+files, each checked in its own language (from its path); the scores add up over the files.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import re
+import warnings
+from dataclasses import dataclass
+
+from stages.crawl.languages import detect_language
+
+# dscoder language (crawl's names, paper Table 1) -> tree-sitter-language-pack grammar.
+GRAMMARS: dict[str, str] = {
+    "Ada": "ada", "Agda": "agda", "C": "c", "C#": "csharp", "C++": "cpp", "CUDA": "cuda",
+    "Clojure": "clojure", "CMake": "cmake", "Common Lisp": "commonlisp", "CSS": "css", "Dart": "dart",
+    "Dockerfile": "dockerfile", "Elixir": "elixir", "Elm": "elm", "Emacs Lisp": "elisp", "Erlang": "erlang",
+    "F#": "fsharp", "Fortran": "fortran", "GLSL": "glsl", "Go": "go", "Groovy": "groovy", "Haskell": "haskell",
+    "HTML": "html", "Java": "java", "JavaScript": "javascript", "JSON": "json", "Julia": "julia",
+    "Kotlin": "kotlin", "Lua": "lua", "Makefile": "make", "MATLAB": "matlab", "OCaml": "ocaml",
+    "Pascal": "pascal", "Perl": "perl", "PHP": "php", "PowerShell": "powershell", "Protocol Buffer": "proto",
+    "R": "r", "Racket": "racket", "Ruby": "ruby", "Rust": "rust", "Scala": "scala", "Scheme": "scheme",
+    "Shell": "bash", "Solidity": "solidity", "SPARQL": "sparql", "SQL": "sql", "SystemVerilog": "verilog",
+    "Tcl": "tcl", "Thrift": "thrift", "TypeScript": "typescript", "Verilog": "verilog", "VHDL": "vhdl",
+    "XSLT": "xml", "YAML": "yaml", "Zig": "zig",
+}
+CHECKED_LANGUAGES = frozenset({"Python", *GRAMMARS})
+
+
+@dataclass(frozen=True)
+class SyntaxScore:
+    errors: int  # error + missing nodes (Python: >= 1 when ast.parse fails)
+    error_bytes: int
+    total_bytes: int
+
+
+@functools.cache
+def _parser(grammar: str):
+    from tree_sitter_language_pack import get_parser
+
+    return get_parser(grammar)
+
+
+def _tree_sitter_errors(data: bytes, grammar: str) -> tuple[int, int]:
+    root = _parser(grammar).parse(data).root_node
+    if not root.has_error:
+        return 0, 0
+    errors, error_bytes = 0, 0
+    stack = [(root, False)]
+    while stack:  # descend only into subtrees that contain an error
+        node, in_error = stack.pop()
+        if node.is_missing:
+            errors += 1
+            continue
+        if node.is_error:
+            errors += 1
+            if not in_error:  # bytes of the outermost ERROR nodes only
+                error_bytes += node.end_byte - node.start_byte
+        stack.extend((c, in_error or node.is_error) for c in node.children if c.has_error or c.is_missing)
+    return max(errors, 1), error_bytes
+
+
+def python_syntax(text: str) -> SyntaxScore:
+    text = text.removeprefix("\ufeff")  # a UTF-8 BOM is valid in a source file
+    data = text.encode("utf-8", "surrogatepass")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(text)
+        return SyntaxScore(0, 0, len(data))
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:  # ValueError: NUL bytes
+        errors, error_bytes = _tree_sitter_errors(data, "python")
+        if error_bytes == 0:
+            lineno = getattr(exc, "lineno", None) or 1
+            start = sum(len(line) for line in data.splitlines(keepends=True)[: lineno - 1])
+            error_bytes = max(len(data) - start, 1)
+        return SyntaxScore(max(errors, 1), min(error_bytes, len(data)), len(data))
+
+
+PREPROCESSED = frozenset({"C", "C++", "CUDA", "GLSL"})
+_DIRECTIVE = re.compile(rb"^[ \t]*#[ \t]*(\w*)")
+
+
+def blank_preprocessor(data: bytes) -> bytes:
+    """C-family source with directive lines, and the ``#elif``/``#else`` branches of every
+    conditional, replaced by spaces (newlines and byte offsets kept).
+
+    tree-sitter parses code inside conditionals as if every branch were compiled, so the
+    common ``#ifdef __cplusplus / extern "C" { / #endif`` and ``#if A / f(a, / #else / f(b, /
+    #endif`` shapes read as unbalanced braces: a grammar limit, not a syntax error. Keeping
+    only each conditional's first branch is one of the configurations a compiler could see.
+    """
+    lines = data.split(b"\n")
+    out = []
+    skip_depth = []  # per open conditional: True while inside a later (#elif/#else) branch
+    continued = False
+    for line in lines:
+        m = None if continued else _DIRECTIVE.match(line)
+        blank = continued or m is not None or any(skip_depth)
+        if m is not None:
+            word = m.group(1)
+            if word in (b"if", b"ifdef", b"ifndef"):
+                skip_depth.append(False)
+            elif word in (b"elif", b"else", b"elifdef", b"elifndef") and skip_depth:
+                skip_depth[-1] = True
+            elif word == b"endif" and skip_depth:
+                skip_depth.pop()
+        if m is not None or continued:
+            continued = line.rstrip(b"\r").endswith(b"\\")
+        out.append(b" " * len(line) if blank else line)
+    return b"\n".join(out)
+
+
+def file_syntax(text: str, lang: str | None) -> SyntaxScore | None:
+    """Syntax score of one file, None when its language is not checked."""
+    if lang == "Python":
+        return python_syntax(text)
+    grammar = GRAMMARS.get(lang or "")
+    if grammar is None:
+        return None
+    if lang == "TypeScript" and "</" in text:  # .tsx: JSX needs its own grammar
+        grammar = "tsx"
+    data = text.encode("utf-8", "surrogatepass")
+    source = blank_preprocessor(data) if lang in PREPROCESSED else data
+    errors, error_bytes = _tree_sitter_errors(source, grammar)
+    if errors and lang == "C":
+        # crawl labels every .h file C; C++ headers are common, and C++ parses most C.
+        errors, error_bytes = min((errors, error_bytes), _tree_sitter_errors(source, "cpp"))
+    return SyntaxScore(errors, error_bytes, len(data))
+
+
+def _topo_sort_splitter():
+    # HOOK: topo-sort owns the sample format; its splitter is used when present.
+    try:
+        from stages.topo_sort.samples import split_sample
+    except ImportError:
+        return None
+    return split_sample
+
+
+def split_files(text: str, lang: str | None, paths: list[str] | None) -> list[tuple[str, str | None]]:
+    """(file text, language) of each file of a row: a `files` row or a one-path sample is one
+    file in ``lang``; a multi-file sample is split by topo-sort's ``split_sample`` (each file
+    in the language of its path, else ``lang``). If a sample cannot be split, it is checked
+    whole in ``lang`` (a header comment is valid code in the file's language)."""
+    if not paths or len(paths) == 1:
+        return [(text, lang)]
+    split_sample = _topo_sort_splitter()
+    if split_sample is not None:
+        try:
+            files = split_sample(text, list(paths))
+        except ValueError:
+            files = None
+        if files is not None and len(files) == len(paths):
+            return [(f, detect_language(p) or lang) for f, p in zip(files, paths)]
+    return [(text, lang)]
+
+
+def row_syntax(text: str, lang: str | None, paths: list[str] | None = None) -> SyntaxScore | None:
+    """Summed syntax score of the checked files of a row; None when no file was checked."""
+    scores = [s for f, file_lang in split_files(text, lang, paths) if (s := file_syntax(f, file_lang))]
+    if not scores:
+        return None
+    return SyntaxScore(sum(s.errors for s in scores), sum(s.error_bytes for s in scores),
+                       sum(s.total_bytes for s in scores))
