@@ -368,3 +368,19 @@ def test_cli_samples_shard(cli, tmp_path):
     s = cli.json("filter", src, tmp_path / "o", "--rules", "quality,decontam", "--benchmarks-dir", BENCH_DIR)
     assert s["rows_kept"] == 1 and s["counters"] == {"rejected:decontam": 1}
     assert read_output(tmp_path / "o/_rejected")["reason_detail"].to_pylist() == ["humaneval:HumanEval/0"]
+
+
+def test_c_family_macro_errors_tolerated_but_broken_code_dropped():
+    """tree-sitter sees `class EXPORT_MACRO X` as an error; a few error bytes in C++ are tolerated."""
+    header = ("#pragma once\n#include <memory>\n\nnamespace arrow {\n\nclass ARROW_EXPORT Device {\n public:\n"
+              + "".join(f"  int method_{i}(int value) const {{ return value + {i}; }}\n" for i in range(40))
+              + "};\n\n}  // namespace arrow\n")
+    broken = "int main( {\n  return 0;;; }}}\n" + "x = = = ;\n" * 20
+    texts = pa.array([header, broken, header], type=pa.large_string())
+    langs = pa.array(["C++", "C++", "C++"])
+    lenient = apply_rules(texts, langs, [r for r in quality_rules() if r.name == "syntax"])
+    strict = apply_rules(texts, langs, [r for r in quality_rules(QualityConfig(preprocessor_max_error_fraction=0.0))
+                                        if r.name == "syntax"])
+    assert lenient.scores["syntax"]["errors"][0] > 0  # the macro really is a parse error
+    assert list(lenient.keep) == [True, False, True]
+    assert list(strict.keep) == [False, False, False]
