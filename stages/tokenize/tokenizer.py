@@ -1,0 +1,223 @@
+"""The DeepSeek-Coder tokenizer (paper §3.1): byte-level BPE with the released added-token layout.
+
+The released tokenizer (as ported by llama.cpp) is a HuggingFace `tokenizers` BPE with
+
+- no normalizer;
+- a pre-tokenizer that splits on `[\\r\\n]`, `\\s?\\p{L}+`, `\\s?\\p{P}+`, CJK runs and single digits, then
+  maps bytes to the GPT-2 byte-level alphabet (no prefix space, no regex of its own);
+- a base vocabulary of 32,000 tokens, then 22 added tokens at 32000-32021 (DESIGN.md section 5);
+- a post-processor that puts `<｜begin▁of▁sentence｜>` first (`add_bos_token` true).
+
+Ids 32000-32012 are the 13 byte-level characters of the bytes that never occur in UTF-8 (0xC0, 0xC1,
+0xF5-0xFF): BPE trained on UTF-8 text never sees them, so the release appended them as added tokens
+to make all 256 bytes representable. We reproduce that by training on the other 243 byte characters
+only, so a tokenizer trained here has the released ids for every added token.
+
+`text_encoder()` gives the same tokenizer without its added tokens and post-processor: the tokenize
+stage encodes document text with it, so a document that contains the text `<|EOT|>` or `ö` is
+encoded as ordinary text and only the stage itself writes control ids (FIM markers, end of sentence).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+# Imported lazily by callers that only need the constants (the CLI's --help).
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+BOS = "<｜begin▁of▁sentence｜>"  # U+FF5C "｜" and U+2581 "▁", as released
+EOS = "<｜end▁of▁sentence｜>"
+FIM_HOLE = "<｜fim▁hole｜>"
+FIM_BEGIN = "<｜fim▁begin｜>"
+FIM_END = "<｜fim▁end｜>"
+PAD = "<pad>"
+USER = "<|User|>"
+ASSISTANT = "<|Assistant|>"
+EOT = "<|EOT|>"
+
+# Bytes 0xF5, 0xF7, 0xC1, 0xFD, 0xC0, 0xFF, 0xF8, 0xFA, 0xFE, 0xFC, 0xF9, 0xF6, 0xFB in the GPT-2
+# byte-level alphabet, in the released order (ids 32000-32012).
+NON_UTF8_BYTE_CHARS = ("õ", "÷", "Á", "ý", "À", "ÿ", "ø", "ú", "þ", "ü", "ù", "ö", "û")
+
+# (content, special) in id order from `vocab_size` on: the released layout of ids 32000-32021.
+ADDED_TOKENS: tuple[tuple[str, bool], ...] = (
+    *((c, False) for c in NON_UTF8_BYTE_CHARS),
+    (BOS, True), (EOS, True), (FIM_HOLE, False), (FIM_BEGIN, False), (FIM_END, False),
+    (PAD, False), (USER, False), (ASSISTANT, False), (EOT, True),
+)
+
+# Unreachable base-vocabulary entries used when BPE training stops before `vocab_size` (a small
+# corpus). "｜" is outside the byte-level alphabet, so no merge can ever produce one of these; the
+# name follows the placeholders of the later DeepSeek tokenizers.
+PLACEHOLDER = "<｜place▁holder▁no▁{}｜>"
+
+# DeepSeek-Coder pre-tokenizer, in llama.cpp's port (LLAMA_VOCAB_PRE_TYPE_DEEPSEEK_CODER).
+PRE_TOKENIZER_SPLITS = (r"[\r\n]", r"\s?\p{L}+", r"\s?\p{P}+", "[一-龥ࠀ-一가-퟿]+")
+
+MODEL_MAX_LENGTH = 16384
+
+# The instruct models' template (paper §3.5; DESIGN.md, instruct): bos, the default system prompt
+# unless a system message is given, `### Instruction:` / `### Response:` turns, `<|EOT|>` after answers.
+SYSTEM_PROMPT = (
+    "You are an AI programming assistant, utilizing the Deepseek Coder model, developed by Deepseek "
+    "Company, and you only answer questions related to computer science. For politically sensitive "
+    "questions, security and privacy issues, and other non-computer science questions, you will refuse "
+    "to answer\n")
+CHAT_TEMPLATE = (
+    "{% if not add_generation_prompt is defined %}{% set add_generation_prompt = false %}{% endif %}"
+    "{%- set ns = namespace(found=false) -%}"
+    "{%- for message in messages -%}{%- if message['role'] == 'system' -%}{%- set ns.found = true -%}"
+    "{%- endif -%}{%- endfor -%}"
+    "{{bos_token}}{%- if not ns.found -%}{{'" + SYSTEM_PROMPT.replace("\n", "\\n") + "'}}{%- endif %}"
+    "{%- for message in messages %}{%- if message['role'] == 'system' %}{{ message['content'] }}"
+    "{%- else %}{%- if message['role'] == 'user' %}{{'### Instruction:\\n' + message['content'] + '\\n'}}"
+    "{%- else %}{{'### Response:\\n' + message['content'] + '\\n<|EOT|>\\n'}}{%- endif %}{%- endif %}"
+    "{%- endfor %}{% if add_generation_prompt %}{{'### Response:'}}{% endif %}"
+)
+
+
+@dataclass(frozen=True)
+class SpecialIds:
+    """The ids the tokenize stage writes itself, looked up by content in any loaded tokenizer."""
+
+    eos: int
+    fim_begin: int | None
+    fim_hole: int | None
+    fim_end: int | None
+    vocab_size: int  # len(tokenizer), added tokens included
+
+    @classmethod
+    def of(cls, tokenizer: Tokenizer) -> "SpecialIds":
+        ids = {t: tokenizer.token_to_id(t) for t in (EOS, FIM_BEGIN, FIM_HOLE, FIM_END)}
+        return cls(eos=ids[EOS], fim_begin=ids[FIM_BEGIN], fim_hole=ids[FIM_HOLE], fim_end=ids[FIM_END],
+                   vocab_size=tokenizer.get_vocab_size(with_added_tokens=True))
+
+
+def byte_level_alphabet() -> list[str]:
+    """The 243 byte-level characters of bytes that occur in UTF-8 text."""
+    return [c for c in pre_tokenizers.ByteLevel.alphabet() if c not in NON_UTF8_BYTE_CHARS]
+
+
+def deepseek_pre_tokenizer() -> pre_tokenizers.PreTokenizer:
+    splits = [pre_tokenizers.Split(Regex(p), behavior="isolated") for p in PRE_TOKENIZER_SPLITS]
+    return pre_tokenizers.Sequence([
+        *splits,
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=False),
+    ])
+
+
+def train_bpe(texts: Iterable[str], vocab_size: int, length: int | None = None) -> Tokenizer:
+    """Train the base vocabulary (exactly `vocab_size` tokens) and add the released tokens after it.
+
+    `texts` is consumed as a stream (tokenizers counts words batch by batch). When the corpus is too
+    small for `vocab_size - 243` merges, the rest of the base vocabulary is filled with unreachable
+    placeholders, so the added tokens still start at `vocab_size`.
+    """
+    alphabet = byte_level_alphabet()
+    if vocab_size < len(alphabet):
+        raise ValueError(f"--vocab-size must be at least {len(alphabet)} (the byte-level alphabet)")
+    tok = Tokenizer(models.BPE(unk_token=None, fuse_unk=False, byte_fallback=False))
+    tok.pre_tokenizer = deepseek_pre_tokenizer()
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
+                                  initial_alphabet=alphabet, special_tokens=[])
+    tok.train_from_iterator(texts, trainer=trainer, length=length)
+    tok = pad_base_vocab(tok, vocab_size)
+    return with_added_tokens(tok)
+
+
+def pad_base_vocab(tok: Tokenizer, vocab_size: int) -> Tokenizer:
+    spec = json.loads(tok.to_str())
+    vocab: dict[str, int] = spec["model"]["vocab"]
+    n = len(vocab)
+    if n > vocab_size:
+        raise ValueError(f"base vocabulary has {n} tokens, more than --vocab-size {vocab_size}")
+    vocab.update({PLACEHOLDER.format(i): i for i in range(n, vocab_size)})
+    return Tokenizer.from_str(json.dumps(spec, ensure_ascii=False))
+
+
+def with_added_tokens(tok: Tokenizer) -> Tokenizer:
+    """Append the released added tokens (ids vocab_size .. vocab_size+21) and the bos post-processor."""
+    base = tok.get_vocab_size(with_added_tokens=False)
+    for content, special in ADDED_TOKENS:
+        token = AddedToken(content, single_word=False, lstrip=False, rstrip=False, normalized=not special,
+                           special=special)
+        (tok.add_special_tokens if special else tok.add_tokens)([token])
+    for i, (content, _) in enumerate(ADDED_TOKENS):  # a duplicate content would shift every id
+        assert tok.token_to_id(content) == base + i, (content, tok.token_to_id(content), base + i)
+    bos = tok.token_to_id(BOS)
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{BOS}:0 $A:0", pair=f"{BOS}:0 $A:0 {BOS}:1 $B:1", special_tokens=[(BOS, bos)])
+    return tok
+
+
+def text_encoder(tok: Tokenizer) -> Tokenizer:
+    """`tok` without added tokens, post-processor, padding or truncation: plain text in, BPE ids out."""
+    spec = json.loads(tok.to_str())
+    spec["added_tokens"] = []
+    spec["post_processor"] = None
+    spec["padding"] = None
+    spec["truncation"] = None
+    return Tokenizer.from_str(json.dumps(spec, ensure_ascii=False))
+
+
+def tokenizer_config(eos: str = EOS) -> dict:
+    """tokenizer_config.json for `transformers.AutoTokenizer`, in the release's shape.
+
+    `PreTrainedTokenizerFast` (not the release's `LlamaTokenizerFast`): it loads tokenizer.json as it
+    is, where transformers 5's Llama class rebuilds parts of the pipeline for SentencePiece models.
+    """
+    return {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "add_bos_token": True, "add_eos_token": False,
+        "bos_token": BOS, "eos_token": eos, "pad_token": EOS, "unk_token": None,
+        "model_max_length": MODEL_MAX_LENGTH, "clean_up_tokenization_spaces": False,
+        "legacy": True, "chat_template": CHAT_TEMPLATE,
+    }
+
+
+HF_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
+def save_hf(tok: Tokenizer, folder: Path) -> None:
+    """Write `folder/tokenizer.json` and `folder/tokenizer_config.json` (folder must exist)."""
+    tok.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps(tokenizer_config(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def resolve_tokenizer_file(path: Path) -> Path:
+    """`path` is a tokenizer.json or a HuggingFace tokenizer folder holding one."""
+    path = Path(path)
+    file = path / "tokenizer.json" if path.is_dir() else path
+    if not file.is_file():
+        raise ValueError(f"--tokenizer {path}: no tokenizer.json there (a HuggingFace fast tokenizer "
+                         "folder or its tokenizer.json is needed)")
+    return file
+
+
+def copy_hf(path: Path, folder: Path) -> None:
+    """Copy an existing tokenizer into `folder`, adding a tokenizer_config.json when it has none."""
+    file = resolve_tokenizer_file(path)
+    shutil.copyfile(file, folder / "tokenizer.json")
+    for name in HF_FILES[1:]:
+        if (file.parent / name).is_file() and Path(path).is_dir():
+            shutil.copyfile(file.parent / name, folder / name)
+    if not (folder / "tokenizer_config.json").exists():
+        (folder / "tokenizer_config.json").write_text(
+            json.dumps(tokenizer_config(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def iter_limited(texts: Iterator[str], max_bytes: int) -> Iterator[str]:
+    """Yield texts until `max_bytes` UTF-8 bytes have been yielded (the last one may cross it)."""
+    seen = 0
+    for t in texts:
+        if seen >= max_bytes:
+            return
+        seen += len(t.encode("utf-8"))
+        yield t
