@@ -1,15 +1,21 @@
 """Write the demo's repository list: the Python standard library and this venv's site-packages,
 each package one repository. Both are on every machine that ran `make setup`.
 
+The corpus is kept small enough for `make demo` to run end to end on a laptop: packages above
+PACKAGE_CAP_MB of source are skipped (transformers, sympy, scipy, numpy, …) and site-packages stops
+at SITE_CAP_MB; the standard library's own test suite is skipped too.
+
 Usage: python scripts/demo_sources.py LIST_FILE
 """
 
+import os
 import sys
 import sysconfig
 from pathlib import Path
 
-# Huge binary-heavy packages (if a later `make setup` installs them) would only slow the demo down.
-SKIP = {"site-packages", "__pycache__", "torch", "nvidia", "triton", "pip", "setuptools", "_distutils_hack"}
+SKIP = {"site-packages", "__pycache__", "test", "pip", "setuptools", "_distutils_hack"}
+PACKAGE_CAP_MB = 10
+SITE_CAP_MB = 50
 
 
 def packages(folder: Path) -> list[Path]:
@@ -18,16 +24,38 @@ def packages(folder: Path) -> list[Path]:
                   and not p.name.endswith((".dist-info", ".egg-info", ".data")) and not p.name.startswith("."))
 
 
+def source_mb(folder: Path) -> float:
+    from stages.crawl.languages import detect_language
+    total = 0
+    for dirpath, _, files in os.walk(folder):
+        for f in files:
+            if detect_language(f):
+                try:
+                    total += os.lstat(os.path.join(dirpath, f)).st_size
+                except OSError:
+                    pass
+    return total / 1e6
+
+
 def main(out: str) -> None:
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     site = Path(sysconfig.get_paths()["purelib"])
     lines = ["# The Python standard library: one repository per package"]
     lines += [str(p) for p in packages(stdlib)]
-    lines += ["# This environment's site-packages: one repository per installed package"]
-    lines += [str(p) for p in packages(site)]
+    lines += [f"# This environment's site-packages: one repository per package up to {PACKAGE_CAP_MB} MB, "
+              f"{SITE_CAP_MB} MB in all"]
+    # Largest first among those under the cap: real, multi-language packages (pyarrow's C++
+    # headers, …) rather than many tiny ones; ties by name, so the list is deterministic.
+    sized = sorted(((source_mb(p), p) for p in packages(site)), key=lambda t: (-t[0], t[1].name))
+    total = 0.0
+    for mb, p in sized:
+        if mb <= PACKAGE_CAP_MB and total + mb <= SITE_CAP_MB:
+            lines.append(str(p))
+            total += mb
     Path(out).write_text("\n".join(lines) + "\n")
-    print(f"{out}: {sum(1 for l in lines if not l.startswith('#'))} repositories")
+    print(f"{out}: {sum(1 for line in lines if not line.startswith('#'))} repositories")
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     main(sys.argv[1])
