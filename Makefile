@@ -19,6 +19,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/install-test-deps.sh
+	bash scripts/install-eval-toolchains.sh
 	$(BIN)/python -m pytest -q -ra
 
 bench: $(STAMP)

@@ -24,7 +24,8 @@ from stages.crawl.stage import CrawlStage, CrawlStageConfig
 from stages.filter.stage import FilterConfig, FilterStage
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGE_BENCHES = ["bench_topo_sort", "bench_dedup", "bench_decontam", "bench_tokenize"]
+STAGE_BENCHES = ["bench_topo_sort", "bench_dedup", "bench_decontam", "bench_tokenize", "bench_pretrain",
+                 "bench_eval"]
 
 
 @dataclass

@@ -252,6 +252,10 @@ class TokenizeStage(Stage):
                         keys = self._keys(batch, names, unit, start, keep)
                         tokens, lengths, modes = self.encode_documents(batch.column(column).to_pylist(), keys)
                         writer.add_documents(tokens, lengths)
+                        if "lang" in names:  # tokens per language, for the report
+                            for lang, n in zip(batch.column("lang").to_pylist(), lengths):
+                                key = f"tokens:{lang}"
+                                counters[key] = counters.get(key, 0) + int(n)
                         counters["fim_psm"] += modes[fim.PSM]
                         counters["fim_spm"] += modes[fim.SPM]
                 except (pa.ArrowException, OSError) as exc:

