@@ -26,7 +26,7 @@ def bars(name: str, items: list[tuple[str, float]], *, width: int = 640, unit: s
     """Horizontal bars, one per (label, value)."""
     if not items:
         return ""
-    row, label_w = 22, min(220, 8 + 7 * max(len(k) for k, _ in items))
+    row, label_w = 22, min(240, 16 + 8 * max(len(k) for k, _ in items))
     height = row * len(items) + 10
     top = max(v for _, v in items) or 1
     span = width - label_w - 80
@@ -49,7 +49,7 @@ def grouped_bars(name: str, groups: list[str], series: dict[str, list[float]], *
         return ""
     n = len(series)
     row = 8 + 12 * n
-    label_w = min(220, 8 + 7 * max(len(g) for g in groups))
+    label_w = min(240, 16 + 8 * max(len(g) for g in groups))
     height = row * len(groups) + 30
     top = max((v for vals in series.values() for v in vals), default=1) or 1
     span = width - label_w - 80
@@ -108,8 +108,9 @@ def lines(name: str, series: dict[str, list[tuple[float, float]]], *, width: int
     for k, (sname, data) in enumerate(series.items()):
         d = " ".join(f"{'M' if i == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}" for i, (x, y) in enumerate(data))
         parts.append(f'<path d="{d}" fill="none" stroke="{PALETTE[k % len(PALETTE)]}" stroke-width="1.6"/>')
-        parts.append(f'<rect x="{left + 10 + 150 * k}" y="{top - 18}" width="10" height="10" '
-                     f'fill="{PALETTE[k % len(PALETTE)]}"/><text x="{left + 24 + 150 * k}" y="{top - 9}">'
+        lx = left + pw - 220 * (k + 1)  # legend on the right, clear of the y-axis label
+        parts.append(f'<rect x="{lx}" y="{top - 18}" width="10" height="10" '
+                     f'fill="{PALETTE[k % len(PALETTE)]}"/><text x="{lx + 14}" y="{top - 9}">'
                      f'{escape(sname)}</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -1,0 +1,83 @@
+"""`dscoder report`: one HTML page from real stage outputs, opened in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from dscoder_cli.report.collect import collect
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory) -> Path:
+    """crawl → filter → topo-sort → dedup of a few standard-library packages, plus training and
+    eval outputs in the shapes those stages write."""
+    from typer.testing import CliRunner
+
+    from dscoder_cli.app import app
+
+    root = tmp_path_factory.mktemp("pipeline")
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    lst = root / "repos.txt"
+    lst.write_text("".join(f"{stdlib / p}\n" for p in ("json", "email", "http", "logging")))
+    runner = CliRunner()
+    for args in (["crawl", lst, root / "files"], ["filter", root / "files", root / "filtered"],
+                 ["topo-sort", root / "filtered", root / "samples"], ["dedup", root / "samples", root / "dedup"]):
+        r = runner.invoke(app, [str(a) for a in args])
+        assert r.exit_code == 0, r.stderr
+    train = root / "pretrain"
+    train.mkdir()
+    (train / "metrics.jsonl").write_text("".join(
+        json.dumps({"step": s, "loss": 8.0 / (1 + 0.1 * s), "lr": 1e-3 * min(1, s / 10)}) + "\n" for s in range(1, 51)))
+    ev = root / "eval"
+    ev.mkdir()
+    (ev / "summary.json").write_text(json.dumps({"benchmarks": {"humaneval": {"pass@1": 0.0},
+                                                                "mbpp": {"pass@1": 0.02}}}))
+    return root
+
+
+def test_collect_finds_every_kind(pipeline):
+    c = collect([pipeline])
+    assert [d.stage for d in c.data] == ["crawl", "filter", "topo-sort", "dedup"]
+    assert len(c.training) == 1 and len(c.evals) == 1
+    assert c.data[0].stats["rows_in"] == c.data[0].stats["rows_kept"] + c.data[0].stats["rows_rejected"]
+
+
+def test_report_renders_every_chart_in_chromium(cli, pipeline, tmp_path):
+    out = tmp_path / "report.html"
+    r = cli("report", pipeline, out)
+    assert "4 data stages, 1 training runs, 1 evaluations" in r.stdout
+    html = out.read_text()
+    charts = ["funnel", "rejected-per-rule", "languages", "loss", "learning-rate", "pass-at-1"]
+    for name in charts:
+        assert f'data-chart="{name}"' in html, name
+    assert "<script" not in html and "http://" not in html and "https://" not in html  # self-contained
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Debian chromium is not installed (make test installs it)")
+    # Measure every chart's rendered box from inside the page, then take a screenshot.
+    probe = tmp_path / "probe.html"
+    probe.write_text(html.replace("</body>", """<script>
+      const boxes = [...document.querySelectorAll('svg.chart')].map(s => {
+        const r = s.getBoundingClientRect(); return [s.dataset.chart, r.width, r.height, s.querySelectorAll('rect,path').length]; });
+      document.title = 'BOXES' + JSON.stringify(boxes);
+    </script></body>"""))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120)
+    title = dom.stdout.split("<title>BOXES", 1)[1].split("</title>", 1)[0]
+    boxes = {name: (w, h, n) for name, w, h, n in json.loads(title.replace("&quot;", '"'))}
+    for name in charts:
+        w, h, n = boxes[name]
+        assert w > 100 and h > 20 and n > 0, (name, boxes[name])
+    shot = Path(__file__).parents[2] / "tests" / "_artifacts" / "report.png"
+    shot.parent.mkdir(exist_ok=True)
+    subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1000,2400", out.as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 10_000
