@@ -1,0 +1,110 @@
+"""Per-step metrics: JSONL (always), a progress line (rich on a terminal, plain otherwise) and
+TensorBoard when `tensorboard` is installed. MFU = achieved model FLOP/s / peak FLOP/s of the devices."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+# Dense bf16 peak per GPU (no sparsity), from NVIDIA's data sheets.
+GPU_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "GH200": 989.0, "A100": 312.0, "A10G": 125.0, "L40S": 362.0,
+                   "L4": 121.0, "B200": 2250.0}
+
+
+def cpu_peak_tflops(threads: int) -> float:
+    """fp32 peak of `threads` cores: clock × FLOP per cycle (two FMA units × vector width × 2:
+    64 with AVX-512, 32 with AVX2). An estimate; `--peak-tflops` or $DSCODER_PEAK_TFLOPS override it."""
+    flags, mhz = "", 0.0
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        for line in text.splitlines():
+            if line.startswith("flags") and not flags:
+                flags = line
+            if line.startswith("cpu MHz") and not mhz:
+                mhz = float(line.split(":")[1])
+    except OSError:
+        pass
+    try:
+        import psutil
+        f = psutil.cpu_freq()
+        if f and f.max:
+            mhz = max(mhz, f.max)
+    except Exception:
+        pass
+    per_cycle = 64 if "avx512f" in flags else 32 if ("avx2" in flags and "fma" in flags) else 8
+    return threads * (mhz or 2000.0) * 1e6 * per_cycle / 1e12
+
+
+def peak_tflops_per_device(cuda: bool, threads: int = 1) -> Optional[float]:
+    env = os.environ.get("DSCODER_PEAK_TFLOPS")
+    if env:
+        return float(env)
+    if cuda:
+        import torch
+        name = torch.cuda.get_device_name()
+        for key in sorted(GPU_PEAK_TFLOPS, key=len, reverse=True):
+            if key in name:
+                return GPU_PEAK_TFLOPS[key]
+        return None
+    return cpu_peak_tflops(threads)
+
+
+def truncate_jsonl(path: Path, last_step: int) -> None:
+    """On resume: drop records after the checkpoint's step (a killed run may have logged more)."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= last_step]
+    path.write_text("".join(line + "\n" for line in keep))
+
+
+class MetricsLogger:
+    def __init__(self, output: Path, total_steps: int, enabled: bool, tensorboard: bool = True):
+        self.enabled, self.total = enabled, total_steps
+        self.file = self.tb = self.progress = None
+        if not enabled:
+            return
+        self.file = open(Path(output) / "metrics.jsonl", "a")
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+                self.tb = SummaryWriter(str(Path(output) / "tensorboard"))
+            except Exception:   # tensorboard not installed: JSONL only
+                self.tb = None
+        if sys.stderr.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            self.progress = Progress(TextColumn("pretrain"), BarColumn(), MofNCompleteColumn(),
+                                     TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
+            self.task = self.progress.add_task("train", total=total_steps, info="")
+            self.progress.start()
+
+    def set_start(self, step: int) -> None:
+        if self.progress:
+            self.progress.update(self.task, completed=step)
+
+    def log(self, rec: dict) -> None:
+        if not self.enabled:
+            return
+        self.file.write(json.dumps(rec) + "\n")
+        self.file.flush()
+        if self.tb:
+            for k, v in rec.items():
+                if isinstance(v, (int, float)) and k != "step":
+                    self.tb.add_scalar(f"train/{k}", v, rec["step"])
+        info = (f"loss {rec['loss']:.4f} lr {rec['lr']:.2e} gnorm {rec['grad_norm']:.3f} "
+                f"{rec['tokens_per_s']:,.0f} tok/s" + (f" MFU {100 * rec['mfu']:.1f}%" if rec.get("mfu") else ""))
+        if self.progress:
+            self.progress.update(self.task, completed=rec["step"], info=info)
+        else:
+            print(f"step {rec['step']}/{self.total} {info}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.progress:
+            self.progress.stop()
+        if self.tb:
+            self.tb.close()
+        if self.file:
+            self.file.close()

@@ -1,0 +1,225 @@
+"""The training loop shared by pretrain, extend-context and instruct.
+
+    DDP(GPTModel) -> megatron optimizer (AdamW) -> get_forward_backward_func()
+    (no pipelining at PP=1, 1F1B at PP>1), one optimizer step per global batch.
+
+The same code runs on GPUs (NCCL, bf16, TransformerEngine spec) and on a CPU (gloo, fp32, local
+spec, `cpu_compat`). A run on an OUTPUT that holds a checkpoint resumes from its newest one: model,
+optimizer, step (= data position) and RNG, so its losses continue the uninterrupted run's exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from functools import partial
+from pathlib import Path
+
+from . import checkpoint as ckpt_mod
+from .config import TrainConfig
+from .data import BatchSource, TokenizerInfo, build_train_dataset, copy_tokenizer, find_tokenizer
+from .launch import Runtime, init_runtime, shutdown
+from .metrics import MetricsLogger, peak_tflops_per_device, truncate_jsonl
+from .model import build_model, flops_per_token
+from .optim import build_optimizer, lr_at, set_lr
+
+FAULT_ENV = "DSCODER_FAULT_KILL_AFTER_STEP"   # tests: SIGKILL this process after that step
+
+
+def _loss_func(loss_mask, output_tensor):
+    """Mean token loss of one micro-batch. `.clone()` the logged copy: the schedule divides the
+    returned loss by the number of micro-batches in place."""
+    mask = loss_mask.view(-1).float()
+    loss = (output_tensor.float().view(-1) * mask).sum() / mask.sum().clamp(min=1)
+    return loss, {"lm loss": loss.detach().clone()}
+
+
+def _forward_step(data_iterator, model):
+    batch = next(data_iterator)
+    output = model(batch["tokens"], batch["position_ids"], None, labels=batch["labels"])
+    return output, partial(_loss_func, batch["loss_mask"])
+
+
+def write_config_atomic(cfg: TrainConfig, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    cfg.save(tmp)
+    os.replace(tmp, path)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, rt: Runtime, dataset=None):
+        """`dataset`: anything indexable returning tokens/labels/loss_mask/position_ids (instruct
+        passes its own); by default the GPTDataset blend over `cfg.data`."""
+        import torch
+        import torch.distributed as dist
+        from megatron.core import parallel_state as ps
+        from megatron.core.distributed import DistributedDataParallel, DistributedDataParallelConfig
+
+        self.cfg, self.rt = cfg, rt
+        self.output = Path(cfg.output)
+        cfg.validate(dist.get_world_size())
+        if rt.is_rank0:
+            self.output.mkdir(parents=True, exist_ok=True)
+            ckpt_mod.clean_incomplete(self.output)
+            if not (self.output / "config.yaml").exists():
+                write_config_atomic(cfg, self.output / "config.yaml")
+        self.tokenizer = TokenizerInfo.load(find_tokenizer(cfg.data)) if cfg.data else None
+        if rt.is_rank0 and self.tokenizer:
+            copy_tokenizer(self.tokenizer.path, self.output / "tokenizer")
+        dist.barrier()
+
+        m = cfg.model
+        self.vocab_size = m.vocab_size
+        self.model = build_model(m, self.vocab_size, cfg.seq_length, cfg.tp, cfg.pp, rt, cfg.seed)
+        ddp_cfg = DistributedDataParallelConfig(grad_reduce_in_fp32=True, overlap_grad_reduce=False,
+                                                use_distributed_optimizer=rt.cuda and cfg.distributed_optimizer)
+        module = self.model
+        if rt.dtype != torch.float32:   # bf16 on GPUs: Megatron-LM's wrapper (fp32 logits for the loss)
+            from megatron.core.transformer.module import Float16Module
+            module = Float16Module(self.model.config, self.model)
+        self.ddp = DistributedDataParallel(config=self.model.config, ddp_config=ddp_cfg, module=module)
+        self.optimizer = build_optimizer(cfg, [self.ddp], rt)
+
+        dp_size, dp_rank = ps.get_data_parallel_world_size(), ps.get_data_parallel_rank()
+        if dataset is None:
+            dataset = build_train_dataset(cfg.data, cfg.data_weights, self.tokenizer, cfg.seq_length,
+                                          cfg.steps * cfg.global_batch, cfg.seed, self.output / "data_cache")
+        self.source = BatchSource(dataset, cfg.global_batch, cfg.micro_batch, dp_rank, dp_size, rt.device)
+        self.start_step = self._restore()
+
+    # -- start: resume, or initial weights -------------------------------------------------
+    def _restore(self) -> int:
+        import torch.distributed as dist
+        cfg, rt = self.cfg, self.rt
+        found = ckpt_mod.list_checkpoints(self.output)
+        if found:
+            step, path = found[-1]
+            meta = ckpt_mod.read_meta(path)
+            same = (meta.get("tp"), meta.get("pp"), meta.get("world_size")) == (cfg.tp, cfg.pp, dist.get_world_size())
+            ckpt_mod.load_checkpoint(path, self.model, self.optimizer, rt, same_layout=same)
+            if rt.is_rank0:
+                truncate_jsonl(self.output / "metrics.jsonl", step)
+                print(f"resumed from {path} (step {step})", file=sys.stderr, flush=True)
+            return step
+        if rt.is_rank0:
+            truncate_jsonl(self.output / "metrics.jsonl", 0)
+        if cfg.init_from_checkpoint:
+            ckpt_mod.load_model_weights(ckpt_mod.resolve_checkpoint(Path(cfg.init_from_checkpoint)), self.model)
+        elif cfg.init_from_hf:
+            target = self.output / "init" / "hf-import"
+            if rt.is_rank0 and not (target / ckpt_mod.MARKER).exists():
+                import_hf_in_subprocess(Path(cfg.init_from_hf), target, cfg)
+            dist.barrier()
+            ckpt_mod.load_model_weights(target, self.model)
+        return 0
+
+    # -- the loop ----------------------------------------------------------------------------
+    def run(self) -> dict:
+        import torch
+        import torch.distributed as dist
+        from megatron.core import parallel_state as ps
+        from megatron.core.pipeline_parallel import get_forward_backward_func
+
+        cfg, rt = self.cfg, self.rt
+        fb = get_forward_backward_func()
+        world = dist.get_world_size()
+        tokens_per_step = cfg.global_batch * cfg.seq_length
+        fpt = flops_per_token(cfg.model, self.vocab_size, cfg.seq_length)
+        peak = cfg.peak_tflops or peak_tflops_per_device(rt.cuda, torch.get_num_threads())
+        last_stage = ps.is_pipeline_last_stage()
+        n_loss_ranks = ps.get_data_parallel_world_size() * ps.get_tensor_model_parallel_world_size()
+        logger = MetricsLogger(self.output, cfg.steps, enabled=rt.is_rank0)
+        logger.set_start(self.start_step)
+        kill_after = int(os.environ.get(FAULT_ENV, "-1"))
+        losses = []
+        try:
+            for step in range(self.start_step, cfg.steps):
+                t0 = time.perf_counter()
+                lr = lr_at(step, cfg)
+                set_lr(self.optimizer, lr, cfg.weight_decay)
+                self.ddp.zero_grad_buffer()
+                self.optimizer.zero_grad()
+                out = fb(forward_step_func=_forward_step, data_iterator=self.source.step_iterator(step),
+                         model=[self.ddp], num_microbatches=self.source.num_microbatches,
+                         seq_length=cfg.seq_length, micro_batch_size=cfg.micro_batch, forward_only=False)
+                ok, grad_norm, _ = self.optimizer.step()
+                loss = torch.zeros(2, dtype=torch.float64, device=rt.device)
+                if last_stage:
+                    loss[0] = torch.stack([o["lm loss"] for o in out]).double().mean()
+                    loss[1] = 0.0 if ok else 1.0
+                dist.all_reduce(loss)
+                if rt.cuda:
+                    torch.cuda.synchronize()
+                dt = time.perf_counter() - t0
+                rec = {"step": step + 1, "loss": loss[0].item() / n_loss_ranks, "lr": lr,
+                       "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
+                       "tokens_per_s": tokens_per_step / dt, "step_time_s": dt,
+                       "tflops_per_device": fpt * tokens_per_step / dt / world / 1e12,
+                       "consumed_samples": (step + 1) * cfg.global_batch, "tokens": (step + 1) * tokens_per_step}
+                rec["mfu"] = rec["tflops_per_device"] / peak if peak else None
+                if loss[1].item() > 0:
+                    rec["skipped"] = True
+                losses.append(rec["loss"])
+                logger.log(rec)
+                done = step + 1
+                if done % cfg.save_interval == 0 or done == cfg.steps:
+                    self.save(done)
+                if done == kill_after and rt.is_rank0:
+                    os.kill(os.getpid(), signal.SIGKILL)
+        finally:
+            logger.close()
+        return {"start_step": self.start_step, "steps": cfg.steps, "losses": losses,
+                "final_loss": losses[-1] if losses else None}
+
+    def save(self, step: int) -> Path:
+        import torch.distributed as dist
+        cfg = self.cfg
+        meta = {"format": "dscoder-megatron-1", "stage": cfg.stage, "consumed_samples": step * cfg.global_batch,
+                "tp": cfg.tp, "pp": cfg.pp, "world_size": dist.get_world_size(), "seq_length": cfg.seq_length,
+                "model": asdict(cfg.model)}
+        return ckpt_mod.save_checkpoint(self.output, step, self.model, self.optimizer, meta, self.rt,
+                                        cfg.keep_checkpoints)
+
+
+def import_hf_in_subprocess(hf_path: Path, target: Path, cfg: TrainConfig) -> None:
+    """HF -> megatron happens at TP=1/PP=1 in a fresh single process (the verified path), written as
+    a distributed checkpoint that every rank of this job then loads at its own TP/PP."""
+    import json
+    job = target.with_name(target.name + ".job.json")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    job.write_text(json.dumps({"hf": str(hf_path), "out": str(target), "model": asdict(cfg.model)}))
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+           and not k.startswith("SLURM_")}
+    subprocess.run([sys.executable, "-m", "stages.train.hf_adapter", "import", str(job)], env=env, check=True)
+
+
+def train(cfg: TrainConfig, dataset=None) -> dict:
+    """Run (or resume) one training job in this process; collective over all ranks."""
+    rt = init_runtime(cfg.tp, cfg.pp, cfg.seed, cfg.bf16, cfg.use_transformer_engine)
+    try:
+        return Trainer(cfg, rt, dataset).run()
+    finally:
+        shutdown()
+
+
+def resolve_vocab(cfg: TrainConfig) -> TrainConfig:
+    """Fix the embedding size once, from the tokenizer (and an imported model's vocabulary), padded
+    to `vocab_pad_multiple` — never to a TP-dependent size, so the checkpoint reshards."""
+    from .model import padded_vocab_size
+    m = cfg.model
+    tok = TokenizerInfo.load(find_tokenizer(cfg.data)) if cfg.data else None
+    if m.hf_vocab_size is None:
+        if tok is None:
+            raise ValueError("no tokenizer to size the vocabulary from")
+        m.hf_vocab_size = tok.vocab_size
+    needed = max(m.hf_vocab_size, tok.vocab_size if tok else 0)
+    if m.vocab_size is None:
+        m.vocab_size = padded_vocab_size(needed, m.vocab_pad_multiple)
+    elif m.vocab_size < needed:
+        raise ValueError(f"vocab_size {m.vocab_size} is smaller than the tokenizer's {needed} tokens")
+    return cfg
