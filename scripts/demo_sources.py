@@ -14,8 +14,8 @@ import sysconfig
 from pathlib import Path
 
 SKIP = {"site-packages", "__pycache__", "test", "pip", "setuptools", "_distutils_hack"}
-PACKAGE_CAP_MB = 10
-SITE_CAP_MB = 50
+PACKAGE_CAP_MB = 9
+SITE_CAP_MB = 16
 
 
 def packages(folder: Path) -> list[Path]:

@@ -48,16 +48,19 @@ class Collected:
 
 
 def _training_kind(folder: Path) -> str:
-    for name in ("config.json", "config.yaml", "run.json"):
+    """pretrain / extend-context / instruct, from the run's resolved config (`kind`), else the name."""
+    import yaml
+    for name in ("config.yaml", "config.json"):
         f = folder / name
-        if f.is_file() and f.suffix == ".json":
+        if f.is_file():
             try:
-                cfg = json.loads(f.read_text())
-                kind = cfg.get("kind") or cfg.get("stage") or cfg.get("mode")
-                if isinstance(kind, str):
-                    return kind
-            except (ValueError, OSError):
-                pass
+                cfg = yaml.safe_load(f.read_text())  # YAML is a superset of JSON
+            except (yaml.YAMLError, OSError):
+                continue
+            kind = cfg.get("kind") if isinstance(cfg, dict) else None
+            if isinstance(kind, str):
+                return kind
+            return "pretrain"
     return folder.name
 
 
@@ -89,7 +92,15 @@ def collect(folders: list[Path]) -> Collected:
         subs = [p for p in sorted(folder.iterdir()) if p.is_dir()] if folder.is_dir() else []
         if not any([classify(p, out) for p in subs]):
             out.unknown.append(folder)
-    out.data.sort(key=lambda d: (PIPELINE.index(d.stage) if d.stage in PIPELINE else 99, str(d.path)))
+    # Pipeline order follows each stage's recorded input (filter runs twice: after crawl and after
+    # dedup); stages whose input is not among the folders start a chain.
+    by_path = {str(d.path.resolve()): d for d in out.data}
+
+    def depth(d: DataStage, seen=()) -> int:
+        up = by_path.get(str(d.options.get("input", "")))
+        return 0 if up is None or up in seen else 1 + depth(up, (*seen, d))
+
+    out.data.sort(key=lambda d: (depth(d), PIPELINE.index(d.stage) if d.stage in PIPELINE else 99, str(d.path)))
     return out
 
 
