@@ -28,6 +28,7 @@ class SlurmOptions:
     job_name: str | None = None
     sbatch_args: list[str] = field(default_factory=list)  # passed through verbatim
     dependency: str | None = None  # e.g. "afterok:1234" to chain stages
+    cpu_only: bool = False  # training on CPU nodes (no --gpus-per-node)
 
 
 def dscoder_command() -> list[str]:
@@ -58,6 +59,40 @@ def array_script(stage_args: list[str], output: Path, opts: SlurmOptions) -> str
               "# Rank and world size come from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT.",
               f"exec {command}{workers}", ""]
     return "\n".join(lines)
+
+
+@dataclass
+class TrainLaunch:
+    nodes: int = 1
+    gpus_per_node: int = 8
+
+
+def training_script(stage_args: list[str], output: Path, opts: SlurmOptions, launch: TrainLaunch) -> str:
+    """One job of N nodes × G tasks; `srun` starts one rank per GPU, which read SLURM_PROCID etc."""
+    logs = output / "_slurm"
+    lines = ["#!/bin/bash", f"#SBATCH --job-name={opts.job_name or 'dscoder-' + stage_args[0]}",
+             f"#SBATCH --nodes={launch.nodes}", f"#SBATCH --ntasks-per-node={launch.gpus_per_node}",
+             f"#SBATCH --output={logs}/%j.out"]
+    if launch.gpus_per_node and not opts.cpu_only:
+        lines.append(f"#SBATCH --gpus-per-node={launch.gpus_per_node}")
+    for flag, value in (("partition", opts.partition), ("time", opts.time), ("cpus-per-task", opts.cpus_per_task),
+                        ("mem", opts.mem), ("dependency", opts.dependency)):
+        if value:
+            lines.append(f"#SBATCH --{flag}={value}")
+    lines += [f"#SBATCH {arg}" for arg in opts.sbatch_args]
+    lines += ["set -euo pipefail",
+              "# Each task is one rank: SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID, master = first node.",
+              f"srun {shlex.join(dscoder_command() + stage_args)}", ""]
+    return "\n".join(lines)
+
+
+def submit_training(stage_args: list[str], output: Path, opts: SlurmOptions, launch: TrainLaunch,
+                    dry_run: bool = False) -> dict:
+    logs = output / "_slurm"
+    logs.mkdir(parents=True, exist_ok=True)
+    script = logs / f"{stage_args[0]}-{time.strftime('%Y%m%d-%H%M%S')}.sbatch"
+    script.write_text(training_script(stage_args, output, opts, launch), encoding="utf-8")
+    return {"script": str(script), "job": None if dry_run else _sbatch([str(script)])}
 
 
 def _sbatch(args: list[str]) -> str:

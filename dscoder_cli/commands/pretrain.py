@@ -84,7 +84,8 @@ def check_output(cfg, overwrite: bool, world_size: int) -> None:
         if changed:
             raise ValueError(f"{out} was trained with other options ({', '.join(changed)}); "
                              "use the same options to resume, or --overwrite to start over")
-    elif out.exists() and any(p.name != "launch.json" for p in out.iterdir()):
+    elif out.exists() and any(p.name not in ("launch.json", "_slurm") for p in out.iterdir()):
+        # (`dscoder submit` writes its sbatch script and logs to OUTPUT/_slurm before the run starts)
         raise ValueError(f"{out} exists and is not a dscoder training output")
 
 

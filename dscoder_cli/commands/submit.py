@@ -14,15 +14,20 @@ from ..common import fail
 from ..runtime.errors import DscoderError
 
 DATA_STAGES = ("crawl", "filter", "topo-sort", "dedup", "tokenize")
+TRAINING_STAGES = ("pretrain", "extend-context", "instruct")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def submit(
     ctx: typer.Context,
-    stage: str = typer.Argument(..., help=f"The stage to run: {', '.join(DATA_STAGES)}."),
-    input: str = typer.Argument(..., help="The stage's INPUT (or SOURCE for crawl)."),
+    stage: str = typer.Argument(..., help=f"The stage to run: {', '.join(DATA_STAGES + TRAINING_STAGES)}."),
+    input: str = typer.Argument(..., help="The stage's INPUT (SOURCE for crawl, DATA for pretrain, "
+                                "CHECKPOINT for extend-context/instruct)."),
     output: Path = typer.Argument(..., help="The stage's OUTPUT folder (on the shared filesystem)."),
-    array_size: int = typer.Option(4, help="Number of array tasks; each takes every N-th shard."),
+    array_size: int = typer.Option(4, help="Data stages: number of array tasks; each takes every N-th shard."),
+    nodes: int = typer.Option(1, help="Training stages: nodes."),
+    gpus_per_node: int = typer.Option(8, help="Training stages: ranks (GPUs) per node."),
+    cpu_only: bool = typer.Option(False, help="Training stages: CPU nodes, no --gpus-per-node."),
     partition: Optional[str] = typer.Option(None, help="Slurm partition."),
     time: Optional[str] = typer.Option(None, "--time", help="Time limit per task, e.g. 04:00:00."),
     cpus_per_task: Optional[int] = typer.Option(None, help="CPUs per task (also the stage's --workers)."),
@@ -32,25 +37,33 @@ def submit(
                                          "e.g. --sbatch-arg=--account=lab."),
     dry_run: bool = typer.Option(False, help="Write the script, do not submit."),
 ) -> None:
-    """Submit STAGE INPUT OUTPUT [stage options…] as an sbatch array plus a dependent stats job.
+    """Submit STAGE INPUT OUTPUT [stage options…] to Slurm.
 
-    Stage options go after OUTPUT, e.g. `dscoder submit filter files/ filtered/ --array-size 64
-    --rules starcoder`. A failed task is simply resubmitted: it redoes only its missing shards.
+    Data stages: an sbatch array plus a dependent stats job; a failed task is simply resubmitted and
+    redoes only its missing shards. Training stages: one job of --nodes × --gpus-per-node ranks
+    started by srun. Stage options go after OUTPUT, e.g.
+    `dscoder submit filter files/ filtered/ --array-size 64 --rules starcoder`.
     """
-    from ..slurm import SlurmOptions, submit_stage
+    from ..slurm import SlurmOptions, TrainLaunch, submit_stage, submit_training
 
-    if stage not in DATA_STAGES:
-        print(f"dscoder: error: submit runs data stages ({', '.join(DATA_STAGES)}), not {stage!r}", file=sys.stderr)
+    if stage not in DATA_STAGES + TRAINING_STAGES:
+        print(f"dscoder: error: submit runs {', '.join(DATA_STAGES + TRAINING_STAGES)}, not {stage!r}",
+              file=sys.stderr)
         raise typer.Exit(2)
     opts = SlurmOptions(array_size=array_size, partition=partition, time=time, cpus_per_task=cpus_per_task,
-                        mem=mem, sbatch_args=list(sbatch_arg), dependency=f"afterok:{after}" if after else None)
+                        mem=mem, sbatch_args=list(sbatch_arg), dependency=f"afterok:{after}" if after else None,
+                        cpu_only=cpu_only)
     # Array tasks may start in another folder: hand them absolute paths.
     output = output.resolve()
     if not input.startswith("github:") and Path(input).exists():
         input = str(Path(input).resolve())
     stage_args = [stage, input, str(output), *ctx.args]
     try:
-        result = submit_stage(stage_args, output, opts, dry_run=dry_run)
+        if stage in TRAINING_STAGES:
+            launch = TrainLaunch(nodes=nodes, gpus_per_node=gpus_per_node)
+            result = submit_training(stage_args, output, opts, launch, dry_run=dry_run)
+        else:
+            result = submit_stage(stage_args, output, opts, dry_run=dry_run)
     except DscoderError as exc:
         fail(exc)
     print(json.dumps(result))

@@ -50,19 +50,25 @@ def write_shard(table: pa.Table, path: Path) -> int:
     return path.stat().st_size
 
 
-def shard_units(folder: Path):
+def shard_units(folder: Path, with_index: bool = False):
     """One unit per input shard, named like it: the plan of every shard-to-shard stage."""
     from .stage import Unit
-    return [Unit(p.stem, [{"path": str(p.resolve()), "size": p.stat().st_size}])
-            for p in list_shards(folder)]
+    return [Unit(p.stem, [{"path": str(p.resolve()), "size": p.stat().st_size,
+                           **({"index": i} if with_index else {})}])
+            for i, p in enumerate(list_shards(folder))]
+
+
+def check_same_units(now, then, what: str = "input shards") -> None:
+    """Refuse to resume when the units' inputs differ from the recorded plan."""
+    a = {u.name: u.inputs for u in now}
+    b = {u.name: u.inputs for u in then}
+    if a != b:
+        changed = sorted(set(a) ^ set(b) | {k for k in a if k in b and a[k] != b[k]})
+        raise UsageError(f"the {what} changed since this output was started "
+                         f"({', '.join(changed[:5])}{' …' if len(changed) > 5 else ''}); "
+                         "use --overwrite to start over")
 
 
 def check_shard_units(folder: Path, units) -> None:
     """Refuse to resume when the input shards (names or sizes) differ from the recorded plan."""
-    now = {u.name: u.inputs for u in shard_units(folder)}
-    then = {u.name: u.inputs for u in units}
-    if now != then:
-        changed = sorted(set(now) ^ set(then) | {k for k in now if k in then and now[k] != then[k]})
-        raise UsageError(f"the input shards changed since this output was started "
-                         f"({', '.join(changed[:5])}{' …' if len(changed) > 5 else ''}); "
-                         "use --overwrite to start over")
+    check_same_units(shard_units(folder), units)

@@ -29,7 +29,7 @@ import xxhash
 from dscoder_cli.runtime.errors import UsageError
 from dscoder_cli.runtime.manifest import META, OutputLayout
 from dscoder_cli.runtime.runner import RunOptions, resolve_rank, run_stage
-from dscoder_cli.runtime.shards import list_shards, read_shard
+from dscoder_cli.runtime.shards import check_same_units, read_shard, shard_units
 from dscoder_cli.runtime.stage import Stage, Unit, UnitResult
 
 from .clustering import (SURVIVOR_RULE, bucket_edges, connected_components, make_key,
@@ -84,18 +84,7 @@ class DedupConfig:
 
 
 def _input_units(folder: Path) -> list[Unit]:
-    return [Unit(p.stem, [{"path": str(p.resolve()), "size": p.stat().st_size, "index": i}])
-            for i, p in enumerate(list_shards(folder))]
-
-
-def _same_units(now: list[Unit], then: list[Unit], what: str) -> None:
-    a = {u.name: u.inputs for u in now}
-    b = {u.name: u.inputs for u in then}
-    if a != b:
-        changed = sorted(set(a) ^ set(b) | {k for k in a if k in b and a[k] != b[k]})
-        raise UsageError(f"the {what} changed since this output was started "
-                         f"({', '.join(changed[:5])}{' …' if len(changed) > 5 else ''}); "
-                         "use --overwrite to start over")
+    return shard_units(folder, with_index=True)
 
 
 def _phase_outputs(config: DedupConfig, phase: str) -> list[Unit]:
@@ -143,7 +132,7 @@ class SignaturesPhase(Stage):
         return _input_units(self.config.input)
 
     def check_units(self, units: list[Unit]) -> None:
-        _same_units(_input_units(self.config.input), units, "input shards")
+        check_same_units(_input_units(self.config.input), units, "input shards")
 
     def process(self, unit: Unit) -> UnitResult:
         path, index = Path(unit.inputs[0]["path"]), unit.inputs[0]["index"]
@@ -192,7 +181,7 @@ class BucketsPhase(Stage):
                 + [Unit("part-exact", inputs)])
 
     def check_units(self, units: list[Unit]) -> None:
-        _same_units(self.plan(), units, "signatures")
+        check_same_units(self.plan(), units, "signatures")
 
     def process(self, unit: Unit) -> UnitResult:
         exact = unit.name == "part-exact"
@@ -246,7 +235,7 @@ class ClusterPhase(Stage):
         return [Unit("part-00000", inputs)]
 
     def check_units(self, units: list[Unit]) -> None:
-        _same_units(self.plan(), units, "bucket outputs")
+        check_same_units(self.plan(), units, "bucket outputs")
 
     def process(self, unit: Unit) -> UnitResult:
         edges = [pq.read_table(i["path"]) for i in unit.inputs]
@@ -295,7 +284,7 @@ class RemovePhase(Stage):
         return _input_units(self.config.input)
 
     def check_units(self, units: list[Unit]) -> None:
-        _same_units(_input_units(self.config.input), units, "input shards")
+        check_same_units(_input_units(self.config.input), units, "input shards")
 
     def process(self, unit: Unit) -> UnitResult:
         path, index = Path(unit.inputs[0]["path"]), unit.inputs[0]["index"]

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from dscoder_cli.runtime.atomic import TMP_MARK, atomic_path, remove_stale_tmp
 from dscoder_cli.runtime.errors import DscoderError, UsageError
-from dscoder_cli.runtime.shards import CorruptShard, list_shards
+from dscoder_cli.runtime.shards import CorruptShard, check_shard_units, shard_units
 from dscoder_cli.runtime.stage import Stage, Unit, UnitResult
 
 from . import fim
@@ -64,11 +64,6 @@ class TokenizeConfig:
             raise ValueError("--batch-size and --threads must be at least 1")
         if self.tokenizer_sample_bytes < 1:
             raise ValueError("--tokenizer-sample-mb must be positive")
-
-
-def _input_units(folder: Path) -> list[Unit]:
-    return [Unit(p.stem, [{"path": str(p.resolve()), "size": p.stat().st_size}])
-            for p in list_shards(folder)]
 
 
 def _file_sha256(path: Path) -> str:
@@ -155,16 +150,10 @@ class TokenizeStage(Stage):
                 "fim": {"version": "fim/v1", "rate": c.fim_rate, "spm_rate": c.fim_spm_rate}, "seed": c.seed}
 
     def plan(self) -> list[Unit]:
-        return _input_units(self.config.input)
+        return shard_units(self.config.input)
 
     def check_units(self, units: list[Unit]) -> None:
-        now = {u.name: u.inputs for u in _input_units(self.config.input)}
-        then = {u.name: u.inputs for u in units}
-        if now != then:
-            changed = sorted(set(now) ^ set(then) | {k for k in now if k in then and now[k] != then[k]})
-            raise UsageError(f"the input shards changed since this output was started "
-                             f"({', '.join(changed[:5])}{' …' if len(changed) > 5 else ''}); "
-                             "use --overwrite to start over")
+        check_shard_units(self.config.input, units)
         self._units = units
 
     def prepare(self, output: Path) -> None:

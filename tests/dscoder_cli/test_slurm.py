@@ -103,3 +103,20 @@ def test_submit_refuses_non_data_stage_and_rank_options(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "dscoder_cli", "submit", "filter", "a", str(tmp_path / "o"),
                            "--dry-run", "--rank", "1"], capture_output=True, text=True)
     assert proc.returncode == 2 and "--rank" in proc.stderr
+
+
+def test_training_stage_runs_as_srun_job(slurm, repos, tmp_path):
+    """`dscoder submit pretrain` on one node × 2 tasks: srun starts two gloo ranks (TP=2)."""
+    dscoder("crawl", repos, tmp_path / "files")
+    dscoder("tokenize", tmp_path / "files", tmp_path / "tokens", "--train-tokenizer", "--vocab-size", 512)
+    out = tmp_path / "run"
+    result = submit(slurm, "pretrain", tmp_path / "tokens", out, "--nodes", 1, "--gpus-per-node", 2, "--cpu-only",
+                    "--model", "tiny", "--steps", 3, "--tp", 2, "--seq-length", 64, "--global-batch", 4,
+                    "--micro-batch", 2, "--warmup-steps", 1)
+    script = Path(result["script"]).read_text()
+    assert "#SBATCH --ntasks-per-node=2" in script and "srun " in script and "--gpus-per-node" not in script
+    slurm.wait(result["job"], timeout=600)
+    log = "".join(p.read_text() for p in (out / "_slurm").glob("*.out"))
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics] == [1, 2, 3], log[-3000:]
+    assert (out / "checkpoints").is_dir()
