@@ -23,7 +23,8 @@ def submit(
     stage: str = typer.Argument(..., help=f"The stage to run: {', '.join(DATA_STAGES + TRAINING_STAGES)}."),
     input: str = typer.Argument(..., help="The stage's INPUT (SOURCE for crawl, DATA for pretrain, "
                                 "CHECKPOINT for extend-context/instruct)."),
-    output: Path = typer.Argument(..., help="The stage's OUTPUT folder (on the shared filesystem)."),
+    output: Path = typer.Argument(..., help="The stage's OUTPUT folder on the shared filesystem "
+                                  "(extend-context/instruct: DATA..., then OUTPUT)."),
     array_size: int = typer.Option(4, help="Data stages: number of array tasks; each takes every N-th shard."),
     nodes: int = typer.Option(1, help="Training stages: nodes."),
     gpus_per_node: int = typer.Option(8, help="Training stages: ranks (GPUs) per node."),
@@ -53,11 +54,21 @@ def submit(
     opts = SlurmOptions(array_size=array_size, partition=partition, time=time, cpus_per_task=cpus_per_task,
                         mem=mem, sbatch_args=list(sbatch_arg), dependency=f"afterok:{after}" if after else None,
                         cpu_only=cpu_only)
-    # Array tasks may start in another folder: hand them absolute paths.
-    output = output.resolve()
+    # extend-context and instruct take CHECKPOINT DATA... OUTPUT: the positional arguments after the
+    # second one belong to them too, and the last positional one is the real OUTPUT.
+    extra = list(ctx.args)
+    positional = [str(output)]
+    while extra and not extra[0].startswith("-"):
+        positional.append(extra.pop(0))
+    if stage in ("extend-context", "instruct") and len(positional) < 2:
+        print(f"dscoder: error: submit {stage} CHECKPOINT DATA... OUTPUT", file=sys.stderr)
+        raise typer.Exit(2)
+    # Tasks may start in another folder: hand them absolute paths.
+    positional = [str(Path(p).resolve()) for p in positional]
+    output = Path(positional[-1])
     if not input.startswith("github:") and Path(input).exists():
         input = str(Path(input).resolve())
-    stage_args = [stage, input, str(output), *ctx.args]
+    stage_args = [stage, input, *positional, *extra]
     try:
         if stage in TRAINING_STAGES:
             launch = TrainLaunch(nodes=nodes, gpus_per_node=gpus_per_node)

@@ -140,9 +140,13 @@ class TrainConfig:
     use_transformer_engine: bool = True       # when it imports and CUDA is present
     distributed_optimizer: bool = False       # GPUs only (not usable on CPU)
     init_from_hf: Optional[str] = None
-    init_from_checkpoint: Optional[str] = None  # model weights only (extend-context starts here)
+    init_from_checkpoint: Optional[str] = None  # model weights (extend-context and instruct start here)
+    init_optimizer: bool = False              # also its optimizer state (extend-context continues training)
     peak_tflops: Optional[float] = None       # per device, for MFU; None: guessed from the hardware
-    stage: str = "pretrain"
+    stage: str = "pretrain"                   # pretrain | extend-context | instruct (labels runs in reports)
+    data_format: str = "tokens"               # tokens: `dscoder tokenize` folders | instruct: JSONL/Parquet records
+    tokenizer: Optional[str] = None           # tokenizer folder; None: the DATA folders' tokenizer/
+    pack_sequences: bool = False              # instruct: several examples per sequence
 
     def validate(self, world_size: int = 1) -> None:
         self.model.validate(self.tp, self.pp)
@@ -152,6 +156,8 @@ class TrainConfig:
         if self.global_batch % (self.micro_batch * dp):
             raise ValueError(f"--global-batch {self.global_batch} must be a multiple of "
                              f"--micro-batch {self.micro_batch} x data-parallel size {dp}")
+        if self.data_format not in ("tokens", "instruct"):
+            raise ValueError(f"unknown data format {self.data_format!r}")
         if self.lr_schedule not in ("multistep", "cosine", "constant"):
             raise ValueError(f"unknown lr schedule {self.lr_schedule!r}")
         if self.steps < 1:

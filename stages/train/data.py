@@ -72,6 +72,16 @@ def find_tokenizer(data: list[str]) -> Path:
     return folders[0]
 
 
+def tokenizer_dir(cfg) -> Optional[Path]:
+    """The run's tokenizer folder: `cfg.tokenizer` when given (instruct: the checkpoint's), else DATA's."""
+    if getattr(cfg, "tokenizer", None):
+        folder = Path(cfg.tokenizer)
+        if not (folder / "tokenizer.json").exists():
+            raise ValueError(f"{folder}: no tokenizer.json")
+        return folder
+    return find_tokenizer(cfg.data) if cfg.data else None
+
+
 def copy_tokenizer(src: Path, dst: Path) -> None:
     if dst.exists():
         return

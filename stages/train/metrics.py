@@ -62,7 +62,8 @@ def truncate_jsonl(path: Path, last_step: int) -> None:
 
 
 class MetricsLogger:
-    def __init__(self, output: Path, total_steps: int, enabled: bool, tensorboard: bool = True):
+    def __init__(self, output: Path, total_steps: int, enabled: bool, tensorboard: bool = True,
+                 label: str = "pretrain"):
         self.enabled, self.total = enabled, total_steps
         self.file = self.tb = self.progress = None
         if not enabled:
@@ -76,7 +77,7 @@ class MetricsLogger:
                 self.tb = None
         if sys.stderr.isatty():
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-            self.progress = Progress(TextColumn("pretrain"), BarColumn(), MofNCompleteColumn(),
+            self.progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
                                      TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
             self.task = self.progress.add_task("train", total=total_steps, info="")
             self.progress.start()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import checkpoint as ckpt_mod
 from .config import TrainConfig
-from .data import BatchSource, TokenizerInfo, build_train_dataset, copy_tokenizer, find_tokenizer
+from .data import BatchSource, TokenizerInfo, build_train_dataset, copy_tokenizer, tokenizer_dir
 from .launch import Runtime, init_runtime, shutdown
 from .metrics import MetricsLogger, peak_tflops_per_device, truncate_jsonl
 from .model import build_model, flops_per_token
@@ -52,8 +52,9 @@ def write_config_atomic(cfg: TrainConfig, path: Path) -> None:
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, rt: Runtime, dataset=None):
-        """`dataset`: anything indexable returning tokens/labels/loss_mask/position_ids (instruct
-        passes its own); by default the GPTDataset blend over `cfg.data`."""
+        """`dataset`: anything indexable returning tokens/labels/loss_mask/position_ids; by default
+        the GPTDataset blend over `cfg.data` (`data_format` tokens) or the instruction records
+        (`data_format` instruct, `instruct_data.py`)."""
         import torch
         import torch.distributed as dist
         from megatron.core import parallel_state as ps
@@ -67,9 +68,14 @@ class Trainer:
             ckpt_mod.clean_incomplete(self.output)
             if not (self.output / "config.yaml").exists():
                 write_config_atomic(cfg, self.output / "config.yaml")
-        self.tokenizer = TokenizerInfo.load(find_tokenizer(cfg.data)) if cfg.data else None
+        tok_dir = tokenizer_dir(cfg)
+        self.tokenizer = TokenizerInfo.load(tok_dir) if tok_dir else None
         if rt.is_rank0 and self.tokenizer:
-            copy_tokenizer(self.tokenizer.path, self.output / "tokenizer")
+            if cfg.data_format == "instruct":   # + the chat template it was trained with, eos <|EOT|>
+                from .instruct_data import write_chat_tokenizer
+                write_chat_tokenizer(self.tokenizer.path, self.output / "tokenizer")
+            else:
+                copy_tokenizer(self.tokenizer.path, self.output / "tokenizer")
         dist.barrier()
 
         m = cfg.model
@@ -85,6 +91,10 @@ class Trainer:
         self.optimizer = build_optimizer(cfg, [self.ddp], rt)
 
         dp_size, dp_rank = ps.get_data_parallel_world_size(), ps.get_data_parallel_rank()
+        if dataset is None and cfg.data_format == "instruct":
+            from .instruct_data import build_instruct_dataset
+            dataset = build_instruct_dataset(cfg.data, self.tokenizer.path, self.tokenizer.eod, cfg.seq_length,
+                                             cfg.pack_sequences, cfg.seed)
         if dataset is None:
             dataset = build_train_dataset(cfg.data, cfg.data_weights, self.tokenizer, cfg.seq_length,
                                           cfg.steps * cfg.global_batch, cfg.seed, self.output / "data_cache")
@@ -108,7 +118,11 @@ class Trainer:
         if rt.is_rank0:
             truncate_jsonl(self.output / "metrics.jsonl", 0)
         if cfg.init_from_checkpoint:
-            ckpt_mod.load_model_weights(ckpt_mod.resolve_checkpoint(Path(cfg.init_from_checkpoint)), self.model)
+            init = ckpt_mod.resolve_checkpoint(Path(cfg.init_from_checkpoint))
+            if cfg.init_optimizer:   # continue training: Adam moments and step counts too (any layout)
+                ckpt_mod.load_checkpoint(init, self.model, self.optimizer, rt, same_layout=False)
+            else:
+                ckpt_mod.load_model_weights(init, self.model)
         elif cfg.init_from_hf:
             target = self.output / "init" / "hf-import"
             if rt.is_rank0 and not (target / ckpt_mod.MARKER).exists():
@@ -132,7 +146,7 @@ class Trainer:
         peak = cfg.peak_tflops or peak_tflops_per_device(rt.cuda, torch.get_num_threads())
         last_stage = ps.is_pipeline_last_stage()
         n_loss_ranks = ps.get_data_parallel_world_size() * ps.get_tensor_model_parallel_world_size()
-        logger = MetricsLogger(self.output, cfg.steps, enabled=rt.is_rank0)
+        logger = MetricsLogger(self.output, cfg.steps, enabled=rt.is_rank0, label=cfg.stage)
         logger.set_start(self.start_step)
         kill_after = int(os.environ.get(FAULT_ENV, "-1"))
         losses = []
@@ -180,7 +194,7 @@ class Trainer:
         cfg = self.cfg
         meta = {"format": "dscoder-megatron-1", "stage": cfg.stage, "consumed_samples": step * cfg.global_batch,
                 "tp": cfg.tp, "pp": cfg.pp, "world_size": dist.get_world_size(), "seq_length": cfg.seq_length,
-                "model": asdict(cfg.model)}
+                "lr": lr_at(step - 1, cfg), "model": asdict(cfg.model)}
         return ckpt_mod.save_checkpoint(self.output, step, self.model, self.optimizer, meta, self.rt,
                                         cfg.keep_checkpoints)
 
@@ -212,7 +226,8 @@ def resolve_vocab(cfg: TrainConfig) -> TrainConfig:
     to `vocab_pad_multiple` — never to a TP-dependent size, so the checkpoint reshards."""
     from .model import padded_vocab_size
     m = cfg.model
-    tok = TokenizerInfo.load(find_tokenizer(cfg.data)) if cfg.data else None
+    tok_dir = tokenizer_dir(cfg)
+    tok = TokenizerInfo.load(tok_dir) if tok_dir else None
     if m.hf_vocab_size is None:
         if tok is None:
             raise ValueError("no tokenizer to size the vocabulary from")

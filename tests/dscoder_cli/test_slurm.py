@@ -15,7 +15,7 @@ from slurm_cluster import LocalSlurm, have_slurm  # noqa: E402
 
 from conftest import read_output  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not have_slurm(), reason="Slurm is not installed (make test installs slurm-wlm)")
+needs_slurm = pytest.mark.skipif(not have_slurm(), reason="Slurm is not installed (make test installs slurm-wlm)")
 PACKAGES = ["json", "email", "http", "urllib", "logging", "wsgiref", "xmlrpc", "dbm"]
 
 
@@ -54,6 +54,7 @@ def chain(root: Path, repos: Path) -> list[tuple]:
               for p in ("signatures", "buckets", "cluster", "remove")]]
 
 
+@needs_slurm
 def test_pipeline_as_array_jobs_equals_local_run(slurm, repos, tmp_path):
     local, remote = tmp_path / "local", tmp_path / "slurm"
     for stage, src, out, extra in chain(local, repos):
@@ -76,6 +77,7 @@ def test_pipeline_as_array_jobs_equals_local_run(slurm, repos, tmp_path):
     assert stats["shards_done"] == stats["shards_total"]
 
 
+@needs_slurm
 def test_cancelled_task_resubmitted_redoes_only_missing_shards(slurm, repos, tmp_path):
     dscoder("crawl", repos, tmp_path / "files", "--shard-size", "0.2")
     dscoder("filter", tmp_path / "files", tmp_path / "reference")
@@ -105,6 +107,7 @@ def test_submit_refuses_non_data_stage_and_rank_options(tmp_path):
     assert proc.returncode == 2 and "--rank" in proc.stderr
 
 
+@needs_slurm
 def test_training_stage_runs_as_srun_job(slurm, repos, tmp_path):
     """`dscoder submit pretrain` on one node × 2 tasks: srun starts two gloo ranks (TP=2)."""
     dscoder("crawl", repos, tmp_path / "files")
@@ -120,3 +123,18 @@ def test_training_stage_runs_as_srun_job(slurm, repos, tmp_path):
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in metrics] == [1, 2, 3], log[-3000:]
     assert (out / "checkpoints").is_dir()
+
+
+def test_submit_training_script_keeps_checkpoint_data_output_order(tmp_path):
+    """extend-context/instruct take CHECKPOINT DATA... OUTPUT; the script must pass them in order."""
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "data.jsonl").write_text("")
+    proc = subprocess.run([sys.executable, "-m", "dscoder_cli", "submit", "instruct", str(tmp_path / "ckpt"),
+                           str(tmp_path / "data.jsonl"), str(tmp_path / "out"), "--nodes", "2",
+                           "--gpus-per-node", "4", "--dry-run", "--steps", "5"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    script = Path(json.loads(proc.stdout)["script"])
+    assert script.parent == tmp_path / "out" / "_slurm"
+    text = script.read_text()
+    assert "#SBATCH --nodes=2" in text and "#SBATCH --gpus-per-node=4" in text
+    assert text.rstrip().endswith(f"instruct {tmp_path / 'ckpt'} {tmp_path / 'data.jsonl'} {tmp_path / 'out'} --steps 5")

@@ -100,3 +100,69 @@ def run_cli(*args, env_extra: dict | None = None, timeout: int = 600, check: boo
 
 def read_metrics(output: Path) -> list[dict]:
     return [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines() if line.strip()]
+
+
+# ----------------------------------------------------------------------------- extend-context / instruct
+def make_deepseek_tokenizer(folder: Path, texts: list[str], vocab_size: int = 400) -> Path:
+    """A tokenizer in the tokenize stage's format: the DeepSeek-Coder pre-tokenizer, the released added
+    tokens (bos, eos, <|EOT|>, ...) after `vocab_size` base tokens, and the instruct chat template."""
+    from stages.tokenize.tokenizer import save_hf, train_bpe
+    folder.mkdir(parents=True, exist_ok=True)
+    save_hf(train_bpe(texts, vocab_size), folder)
+    return folder
+
+
+def released_style_tokenizer_config(folder: Path) -> None:
+    """Rewrite tokenizer_config.json the way the released DeepSeek-Coder *base* models ship it:
+    `LlamaTokenizerFast`, tokens as AddedToken dicts, no chat template."""
+    cfg = json.loads((folder / "tokenizer_config.json").read_text())
+    for key in ("bos_token", "eos_token", "pad_token"):
+        cfg[key] = {"__type": "AddedToken", "content": cfg[key], "lstrip": False, "normalized": True,
+                    "rstrip": False, "single_word": False}
+    cfg["tokenizer_class"] = "LlamaTokenizerFast"
+    cfg.pop("chat_template", None)
+    (folder / "tokenizer_config.json").write_text(json.dumps(cfg))
+
+
+def reverse_list_pairs(n: int, seed: int, min_len: int = 3, max_len: int = 6) -> list[dict]:
+    """Alpaca records: "Reverse this list." + a list of digits -> the reversed list."""
+    import random
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        xs = [rng.randrange(10) for _ in range(rng.randint(min_len, max_len))]
+        out.append({"instruction": "Reverse this list.", "input": str(xs), "output": str(xs[::-1])})
+    return out
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def random_hf_llama(folder: Path, vocab: int, seed: int = 0, **over) -> Path:
+    """A random Llama (GQA; RMSNorm weights != 1) saved as HF safetensors, fp32."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+    torch.manual_seed(seed)
+    kw = dict(vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+              num_key_value_heads=2, head_dim=16, rms_norm_eps=1e-6, tie_word_embeddings=False,
+              max_position_embeddings=512, initializer_range=0.05)
+    kw.update(over)
+    model = LlamaForCausalLM(LlamaConfig(**kw))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name:
+                p.copy_(1 + 0.1 * torch.randn_like(p))
+    model.save_pretrained(str(folder))
+    return folder
+
+
+def masked_lm_loss(logits, ids, loss_mask) -> float:
+    """Mean next-token cross-entropy over positions whose *label* is marked (mask aligned to ids[1:])."""
+    import torch
+    logits = logits[:, :-1].reshape(-1, logits.shape[-1]).float()
+    labels = torch.as_tensor(ids)[..., 1:].reshape(-1)
+    mask = torch.as_tensor(loss_mask).reshape(-1).bool()
+    return torch.nn.functional.cross_entropy(logits[mask], labels[mask]).item()

@@ -1,0 +1,165 @@
+"""Training configs for the stages that start from a trained model: extend-context (paper §3.4) and
+instruct (paper §3.5). Both run the one trainer (`trainer.py`); only the `TrainConfig` differs.
+
+- extend-context: the checkpoint's model with RoPE base 10,000 -> 100,000 and linear position
+  interpolation x4, sequence 16K, 1000 steps at batch 512, LR held (`constant`) at the checkpoint's
+  final LR; the optimizer state is kept (the paper continues training), `fresh_optimizer` drops it.
+- instruct: a dscoder checkpoint or a HuggingFace folder (a released DeepSeek-Coder base model),
+  JSONL/Parquet instruction records (`instruct_data.py`), LR 1e-5, cosine, 100 warm-up steps,
+  batches of 4M tokens; fresh optimizer.
+
+A START is a training OUTPUT (its newest checkpoint), one checkpoint folder, or (instruct) a HF folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from . import checkpoint as ckpt_mod
+from .config import ModelConfig, TrainConfig
+
+# Paper values (§3.4, §3.5).
+EXTEND_ROPE_BASE = 100_000.0
+EXTEND_ROPE_SCALE = 4.0
+EXTEND_SEQ_LENGTH = 16_384
+EXTEND_STEPS = 1000
+EXTEND_GLOBAL_BATCH = 512
+INSTRUCT_LR = 1e-5
+INSTRUCT_WARMUP = 100
+INSTRUCT_BATCH_TOKENS = 4 * 1024 * 1024
+
+
+@dataclass
+class StartPoint:
+    kind: str                          # checkpoint | hf
+    path: Path                         # the checkpoint folder, or the HF folder
+    model: ModelConfig
+    tokenizer: Optional[Path]
+    meta: dict
+    source_config: Optional[TrainConfig]   # the config.yaml of the run that wrote the checkpoint
+
+
+def is_hf_folder(path: Path) -> bool:
+    path = Path(path)
+    return (path / "config.json").is_file() and (any(path.glob("*.safetensors")) or any(path.glob("pytorch_model*.bin")))
+
+
+def resolve_start(path: Path, allow_hf: bool = True) -> StartPoint:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    if is_hf_folder(path) and not (path / ckpt_mod.MARKER).exists():
+        if not allow_hf:
+            raise ValueError(f"{path} is a HuggingFace folder; this stage needs a dscoder checkpoint "
+                             "(with its optimizer state)")
+        from .hf_adapter import model_config_from_hf
+        m = model_config_from_hf(json.loads((path / "config.json").read_text()))
+        tok = path if (path / "tokenizer.json").exists() else None
+        return StartPoint("hf", path.resolve(), m, tok, {}, None)
+    ckpt = ckpt_mod.resolve_checkpoint(path).resolve()
+    meta = ckpt_mod.read_meta(ckpt)
+    run_cfg = ckpt.parent.parent / "config.yaml"
+    source = TrainConfig.load(run_cfg) if run_cfg.exists() else None
+    return StartPoint("checkpoint", ckpt, ModelConfig(**meta["model"]), ckpt_mod.find_tokenizer_for(ckpt), meta,
+                      source)
+
+
+def final_lr(start: StartPoint) -> Optional[float]:
+    """The LR of the checkpoint's last step: recorded in its dscoder.json, else recomputed from its
+    run's config.yaml (checkpoints written before the LR was recorded)."""
+    if "lr" in start.meta:
+        return float(start.meta["lr"])
+    if start.source_config is not None and start.meta.get("step"):
+        from .optim import lr_at
+        return lr_at(int(start.meta["step"]) - 1, start.source_config)
+    return None
+
+
+def _optimizer_settings(source: Optional[TrainConfig]) -> dict:
+    keys = ("adam_beta1", "adam_beta2", "adam_eps", "weight_decay", "clip_grad")
+    return {k: getattr(source, k) for k in keys} if source is not None else {}
+
+
+def _same_tokenizer(a: Optional[Path], b: Optional[Path]) -> bool:
+    if a is None or b is None:
+        return True
+    return (Path(a) / "tokenizer.json").read_bytes() == (Path(b) / "tokenizer.json").read_bytes()
+
+
+def extend_context_config(checkpoint: Path, data: list[str], output: Path, *, rope_base: float = EXTEND_ROPE_BASE,
+                          rope_scale: float = EXTEND_ROPE_SCALE, seq_length: int = EXTEND_SEQ_LENGTH,
+                          steps: int = EXTEND_STEPS, global_batch: int = EXTEND_GLOBAL_BATCH, micro_batch: int = 1,
+                          lr: Optional[float] = None, warmup_steps: int = 0, fresh_optimizer: bool = False,
+                          data_weights: Optional[list[float]] = None, **run) -> TrainConfig:
+    """`run`: save_interval, keep_checkpoints, seed, tp, pp, bf16, use_transformer_engine,
+    distributed_optimizer, peak_tflops (TrainConfig fields)."""
+    from .data import find_tokenizer
+    from .trainer import resolve_vocab
+
+    start = resolve_start(checkpoint, allow_hf=False)
+    if not _same_tokenizer(start.tokenizer, find_tokenizer(data)):
+        raise ValueError(f"DATA was tokenized with another tokenizer than the checkpoint's ({start.tokenizer})")
+    if rope_scale < 1:
+        raise ValueError("--rope-scale must be at least 1 (1: no position interpolation)")
+    lr = lr if lr is not None else final_lr(start)
+    if lr is None:
+        raise ValueError(f"{start.path}: its final LR is unknown (no dscoder.json lr, no run config.yaml); pass --lr")
+    m = dataclasses.replace(start.model, rotary_base=float(rope_base),
+                            rope_scaling_factor=float(rope_scale) if rope_scale != 1 else None,
+                            max_position_embeddings=max(seq_length, start.model.max_position_embeddings))
+    cfg = TrainConfig(
+        data=[str(Path(d).resolve()) for d in data], output=str(Path(output).resolve()), model=m,
+        model_name=start.source_config.model_name if start.source_config else "custom",
+        data_weights=data_weights, steps=steps, warmup_steps=warmup_steps, seq_length=seq_length,
+        global_batch=global_batch, micro_batch=micro_batch, lr=lr, lr_schedule="constant", lr_milestones=[],
+        init_from_checkpoint=str(start.path), init_optimizer=not fresh_optimizer, stage="extend-context",
+        **_optimizer_settings(start.source_config), **run)
+    return resolve_vocab(cfg)
+
+
+def batch_from_tokens(batch_tokens: int, seq_length: int, micro_batch: int, dp: int) -> int:
+    """Sequences per step for a batch of about `batch_tokens` tokens, a multiple of micro_batch x dp."""
+    unit = micro_batch * dp
+    return max(unit, (batch_tokens // seq_length) // unit * unit)
+
+
+def instruct_config(checkpoint: Path, data: list[str], output: Path, *, seq_length: int = 4096,
+                    batch_tokens: Optional[int] = INSTRUCT_BATCH_TOKENS, global_batch: Optional[int] = None,
+                    micro_batch: int = 1, steps: Optional[int] = None, epochs: float = 3.0, lr: float = INSTRUCT_LR,
+                    warmup_steps: int = INSTRUCT_WARMUP, min_lr_ratio: float = 0.0, pack: bool = False,
+                    tokenizer: Optional[Path] = None, world_size: int = 1, **run) -> tuple[TrainConfig, dict]:
+    """The config and the data statistics (records, examples, sequences, ...) it was sized from."""
+    from .data import TokenizerInfo
+    from .instruct_data import build_instruct_dataset, data_files
+    from .trainer import resolve_vocab
+
+    files = data_files(data)   # fail early on a bad DATA path
+    start = resolve_start(checkpoint)
+    tok_dir = Path(tokenizer) if tokenizer else start.tokenizer
+    if tok_dir is None or not (Path(tok_dir) / "tokenizer.json").exists():
+        raise ValueError(f"{checkpoint}: no tokenizer found with the checkpoint; pass --tokenizer")
+    tok_info = TokenizerInfo.load(Path(tok_dir))
+    m = dataclasses.replace(start.model, max_position_embeddings=max(seq_length, start.model.max_position_embeddings))
+    run.setdefault("seed", 1234)
+    dataset = build_instruct_dataset([str(f) for f in files], Path(tok_dir), tok_info.eod, seq_length, pack,
+                                     run["seed"])
+    tp, pp = run.get("tp", 1), run.get("pp", 1)
+    dp = max(1, world_size // (tp * pp))
+    if global_batch is None:
+        global_batch = batch_from_tokens(batch_tokens or INSTRUCT_BATCH_TOKENS, seq_length, micro_batch, dp)
+    if steps is None:
+        steps = max(1, math.ceil(epochs * dataset.num_sequences / global_batch))
+    cfg = TrainConfig(
+        data=[str(Path(d).resolve()) for d in data], output=str(Path(output).resolve()), model=m,
+        model_name=start.source_config.model_name if start.source_config else "custom",
+        steps=steps, warmup_steps=warmup_steps, seq_length=seq_length, global_batch=global_batch,
+        micro_batch=micro_batch, lr=lr, min_lr_ratio=min_lr_ratio, lr_schedule="cosine", lr_milestones=[],
+        init_from_checkpoint=str(start.path) if start.kind == "checkpoint" else None,
+        init_from_hf=str(start.path) if start.kind == "hf" else None,
+        stage="instruct", data_format="instruct", tokenizer=str(Path(tok_dir).resolve()), pack_sequences=pack, **run)
+    return resolve_vocab(cfg), dict(dataset.stats.as_dict(), steps=steps, global_batch=global_batch)

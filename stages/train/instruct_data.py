@@ -1,0 +1,243 @@
+"""Instruction data (paper §3.5): Alpaca-style or chat records -> token sequences with loss masks.
+
+Input: JSONL (`.jsonl`/`.json`, one object per line) or Parquet files, or folders of them. A record
+is Alpaca form (`instruction`, `output`, optional `input`) or a chat (`messages`: a list of
+`{"role": system|user|assistant, "content": ...}`). Each record is rendered with the DeepSeek-Coder
+instruct template (`chat.py`), the whole text is encoded once (exactly the ids `apply_chat_template`
+gives at inference), and a token carries loss only when its characters lie inside an assistant
+turn's `{content}\\n<|EOT|>`: prompt tokens are masked.
+
+Sequences hold `seq_length + 1` tokens (inputs and shifted labels). Without packing, one example per
+sequence, padded (padding is masked); with packing, examples are laid end to end, each keeping its own
+mask, and a new sequence starts when the next example would not fit. Attention stays causal across a
+packed sequence (as in pretraining); an example longer than a sequence is truncated, and one whose
+kept part has no response token is dropped. Examples are shuffled once (by seed) before packing, and
+sequences are re-shuffled every epoch: sample i is a pure function of (seed, i), like `GPTDataset`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, Optional
+
+import numpy as np
+
+from .chat import CHAT_TEMPLATE, EOT, record_messages, render_segments
+
+DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
+
+
+# ----------------------------------------------------------------------------- records
+def data_files(paths: Iterable[str]) -> list[Path]:
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.suffix in DATA_SUFFIXES and f.is_file())
+            if not found:
+                raise ValueError(f"{p}: no *.jsonl / *.json / *.parquet files")
+            files += found
+        elif p.is_file():
+            if p.suffix not in DATA_SUFFIXES:
+                raise ValueError(f"{p}: expected a .jsonl, .json or .parquet file")
+            files.append(p)
+        else:
+            raise FileNotFoundError(f"{p}: no such file or folder")
+    return files
+
+
+def read_records(paths: Iterable[str]) -> Iterator[dict]:
+    for f in data_files(paths):
+        if f.suffix == ".parquet":
+            import pyarrow.parquet as pq
+            yield from pq.read_table(f).to_pylist()
+            continue
+        with open(f, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise ValueError(f"{f}:{n}: not JSON ({exc.msg})") from None
+
+
+# ----------------------------------------------------------------------------- tokens
+@dataclass
+class ChatTokenizer:
+    """A tokenizer folder (tokenizer.json + tokenizer_config.json) and what the template needs from it."""
+
+    tokenizer: object   # tokenizers.Tokenizer
+    bos: str
+    pad_id: int
+
+    @classmethod
+    def load(cls, folder: Path, pad_id: int) -> "ChatTokenizer":
+        from tokenizers import Tokenizer
+        folder = Path(folder)
+        tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        cfg = {}
+        if (folder / "tokenizer_config.json").exists():
+            cfg = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+        bos = _token_name(cfg.get("bos_token")) or "<｜begin▁of▁sentence｜>"
+        for name in (bos, EOT):
+            if tok.token_to_id(name) is None:
+                raise ValueError(f"{folder}: the tokenizer has no {name!r} token (the instruct template needs "
+                                 "bos and <|EOT|>; DeepSeek-Coder tokenizers have both)")
+        return cls(tok, bos, pad_id)
+
+    def encode(self, messages: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids of the rendered chat and, per token, whether it is a response token."""
+        segments = render_segments(messages, self.bos)
+        text = "".join(t for t, _ in segments)
+        spans, pos = [], 0
+        for t, response in segments:
+            if response:
+                spans.append((pos, pos + len(t)))
+            pos += len(t)
+        enc = self.tokenizer.encode(text, add_special_tokens=False)
+        starts = [a for a, _ in spans]
+        is_response = np.zeros(len(enc.ids), dtype=bool)
+        for k, (a, b) in enumerate(enc.offsets):
+            j = bisect.bisect_right(starts, a) - 1
+            # a token that straddles a prompt/response border stays prompt (never seen with this template)
+            is_response[k] = j >= 0 and b <= spans[j][1] and b > a
+        return np.asarray(enc.ids, dtype=np.int64), is_response
+
+
+def _token_name(value) -> Optional[str]:
+    return value.get("content") if isinstance(value, dict) else value
+
+
+@dataclass
+class InstructStats:
+    records: int = 0
+    examples: int = 0
+    truncated: int = 0
+    dropped: int = 0
+    sequences: int = 0
+    tokens: int = 0            # real (non-padding) tokens
+    response_tokens: int = 0   # tokens that carry loss
+    capacity: int = 0          # sequences x (seq_length + 1)
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if k != "errors"}
+        d["fill"] = round(self.tokens / self.capacity, 4) if self.capacity else 0.0
+        return d
+
+
+def encode_examples(records: Iterable[dict], tok: ChatTokenizer, seq_length: int,
+                    stats: InstructStats) -> list[tuple[np.ndarray, np.ndarray]]:
+    out = []
+    for n, rec in enumerate(records):
+        stats.records += 1
+        try:
+            ids, resp = tok.encode(record_messages(rec))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"record {n}: {exc}") from None
+        if len(ids) > seq_length + 1:
+            ids, resp = ids[:seq_length + 1], resp[:seq_length + 1]
+            stats.truncated += 1
+        if not resp[1:].any():   # nothing left to learn from
+            stats.dropped += 1
+            continue
+        out.append((ids, resp))
+    stats.examples = len(out)
+    return out
+
+
+def build_sequences(examples: list[tuple[np.ndarray, np.ndarray]], seq_length: int, pad_id: int, pack: bool,
+                    seed: int, stats: InstructStats) -> tuple[np.ndarray, np.ndarray]:
+    """[N, seq_length+1] token ids and response flags (False on padding)."""
+    width = seq_length + 1
+    order = np.random.default_rng(seed).permutation(len(examples))
+    groups: list[list[int]] = []
+    used = width
+    for i in order:
+        n = len(examples[i][0])
+        if not pack or used + n > width:
+            groups.append([])
+            used = 0
+        groups[-1].append(int(i))
+        used += n
+    tokens = np.full((len(groups), width), pad_id, dtype=np.int64)
+    response = np.zeros((len(groups), width), dtype=bool)
+    for g, members in enumerate(groups):
+        pos = 0
+        for i in members:
+            ids, resp = examples[i]
+            tokens[g, pos:pos + len(ids)] = ids
+            response[g, pos:pos + len(ids)] = resp
+            pos += len(ids)
+        stats.tokens += pos
+    stats.sequences = len(groups)
+    stats.capacity = len(groups) * width
+    stats.response_tokens = int(response[:, 1:].sum())
+    return tokens, response
+
+
+class InstructDataset:
+    """Samples by global index (what the trainer's `BatchSource` reads): epoch e = i // N uses its own
+    seeded permutation of the N sequences."""
+
+    def __init__(self, tokens: np.ndarray, response: np.ndarray, seed: int, stats: InstructStats | None = None):
+        if len(tokens) == 0:
+            raise ValueError("no usable instruction examples (every one empty or dropped)")
+        self.tokens, self.response, self.seed, self.stats = tokens, response, seed, stats
+        self._perm: dict[int, np.ndarray] = {}
+        self.position_ids = np.arange(tokens.shape[1] - 1, dtype=np.int64)
+
+    @property
+    def num_sequences(self) -> int:
+        return len(self.tokens)
+
+    def sequence_index(self, i: int) -> int:
+        epoch, k = divmod(int(i), self.num_sequences)
+        if epoch not in self._perm:
+            self._perm = {epoch: np.random.default_rng([self.seed, epoch]).permutation(self.num_sequences)}
+        return int(self._perm[epoch][k])
+
+    def __getitem__(self, i: int) -> dict:
+        j = self.sequence_index(i)
+        seq, resp = self.tokens[j], self.response[j]
+        return {"tokens": seq[:-1], "labels": seq[1:], "loss_mask": resp[1:].astype(np.float32),
+                "position_ids": self.position_ids}
+
+
+def build_instruct_dataset(data: list[str], tokenizer_dir: Path, pad_id: int, seq_length: int, pack: bool,
+                           seed: int) -> InstructDataset:
+    tok = ChatTokenizer.load(tokenizer_dir, pad_id)
+    stats = InstructStats()
+    examples = encode_examples(read_records(data), tok, seq_length, stats)
+    tokens, response = build_sequences(examples, seq_length, pad_id, pack, seed, stats)
+    return InstructDataset(tokens, response, seed, stats)
+
+
+# ----------------------------------------------------------------------------- tokenizer out
+def write_chat_tokenizer(src: Path, dst: Path) -> None:
+    """Copy a tokenizer folder for an instruct model: the chat template used in training, and
+    `<|EOT|>` as eos (the released instruct models' eos), so `apply_chat_template` and generation
+    stop where training put the end of a response."""
+    if dst.exists():
+        return
+    from stages.tokenize.tokenizer import tokenizer_config
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (Path(src) / name).is_file():
+            shutil.copy2(Path(src) / name, tmp / name)
+    cfg_file = tmp / "tokenizer_config.json"
+    cfg = json.loads(cfg_file.read_text(encoding="utf-8")) if cfg_file.exists() else tokenizer_config()
+    cfg["chat_template"] = CHAT_TEMPLATE
+    cfg["eos_token"] = EOT
+    cfg_file.write_text(json.dumps(cfg, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    special = tmp / "special_tokens_map.json"
+    if special.exists():
+        sm = json.loads(special.read_text(encoding="utf-8"))
+        sm["eos_token"] = EOT
+        special.write_text(json.dumps(sm, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.rename(dst)
