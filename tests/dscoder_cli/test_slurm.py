@@ -51,7 +51,8 @@ def chain(root: Path, repos: Path) -> list[tuple]:
             ("filter", root / "files", root / "filtered", []),
             ("topo-sort", root / "filtered", root / "samples", []),
             *[("dedup", root / "samples", root / "dedup", ["--phase", p])
-              for p in ("signatures", "buckets", "cluster", "remove")]]
+              for p in ("signatures", "buckets", "cluster", "remove")],
+            ("tokenize", root / "dedup", root / "tokens", ["--train-tokenizer", "--vocab-size", "512"])]
 
 
 @needs_slurm
@@ -73,8 +74,12 @@ def test_pipeline_as_array_jobs_equals_local_run(slurm, repos, tmp_path):
         rejected = local / name / "_rejected"
         if rejected.exists():
             assert read_output(remote / name / "_rejected").equals(read_output(rejected)), name
-    stats = json.loads((remote / "dedup/_dscoder/stats.json").read_text())
-    assert stats["shards_done"] == stats["shards_total"]
+    stats = json.loads((remote / "tokens/_dscoder/stats.json").read_text())
+    assert stats["shards_done"] == stats["shards_total"] and stats["counters"]["tokens"] > 0
+    bins = sorted(p.name for p in (local / "tokens").glob("part-*.*"))
+    assert bins and bins == sorted(p.name for p in (remote / "tokens").glob("part-*.*"))
+    for name in bins + ["tokenizer/tokenizer.json"]:
+        assert (remote / "tokens" / name).read_bytes() == (local / "tokens" / name).read_bytes(), name
 
 
 @needs_slurm
