@@ -57,7 +57,7 @@ def _training_kind(folder: Path) -> str:
                 cfg = yaml.safe_load(f.read_text())  # YAML is a superset of JSON
             except (yaml.YAMLError, OSError):
                 continue
-            kind = cfg.get("kind") if isinstance(cfg, dict) else None
+            kind = (cfg.get("kind") or cfg.get("stage")) if isinstance(cfg, dict) else None
             if isinstance(kind, str):
                 return kind
             return "pretrain"

@@ -82,7 +82,7 @@ def lines(name: str, series: dict[str, list[tuple[float, float]]], *, width: int
     x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
     y0, y1 = min(fy(p[1]) for p in pts), max(fy(p[1]) for p in pts)
     x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1)
-    left, right, top, bottom = 60, 20, 24, 36
+    left, right, top, bottom = 60, 20, 16, 58
     pw, ph = width - left - right, height - top - bottom
 
     def sx(x):
@@ -95,8 +95,8 @@ def lines(name: str, series: dict[str, list[tuple[float, float]]], *, width: int
              f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(name)}">',
              f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="#444"/>',
              f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="#444"/>',
-             f'<text x="{left + pw / 2}" y="{height - 6}" text-anchor="middle">{escape(x_label)}</text>',
-             f'<text x="12" y="{top - 8}">{escape(y_label)}</text>']
+             f'<text x="{left + pw / 2}" y="{top + ph + 28}" text-anchor="middle">{escape(x_label)}</text>',
+             f'<text x="12" y="{top - 4}">{escape(y_label)}</text>']
     for frac in (0, 0.5, 1):
         yv = y0 + frac * (y1 - y0)
         label = 10 ** yv if log_y else yv
@@ -108,9 +108,9 @@ def lines(name: str, series: dict[str, list[tuple[float, float]]], *, width: int
     for k, (sname, data) in enumerate(series.items()):
         d = " ".join(f"{'M' if i == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}" for i, (x, y) in enumerate(data))
         parts.append(f'<path d="{d}" fill="none" stroke="{PALETTE[k % len(PALETTE)]}" stroke-width="1.6"/>')
-        lx = left + pw - 220 * (k + 1)  # legend on the right, clear of the y-axis label
-        parts.append(f'<rect x="{lx}" y="{top - 18}" width="10" height="10" '
-                     f'fill="{PALETTE[k % len(PALETTE)]}"/><text x="{lx + 14}" y="{top - 9}">'
+        lx = left + 200 * k  # legend under the axis, one entry per series
+        parts.append(f'<rect x="{lx}" y="{height - 16}" width="10" height="10" '
+                     f'fill="{PALETTE[k % len(PALETTE)]}"/><text x="{lx + 14}" y="{height - 7}">'
                      f'{escape(sname)}</text>')
     parts.append("</svg>")
     return "".join(parts)
