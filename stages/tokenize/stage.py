@@ -16,6 +16,8 @@ import multiprocessing
 import os
 import random
 import shutil
+import socket
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +66,10 @@ class TokenizeConfig:
             raise ValueError("--batch-size and --threads must be at least 1")
         if self.tokenizer_sample_bytes < 1:
             raise ValueError("--tokenizer-sample-mb must be positive")
+
+# A temporary tokenizer folder older than this belongs to a killed run, not to a live rank.
+
+STALE_TMP_SECONDS = 3600
 
 
 def _file_sha256(path: Path) -> str:
@@ -177,9 +183,15 @@ class TokenizeStage(Stage):
         """Build the folder under a temporary name and rename it: a killed run leaves no half
         tokenizer, and of several ranks building it at once the first rename wins (all build the
         same bytes: training is deterministic)."""
-        tmp = folder.with_name(f".{folder.name}{TMP_MARK}{os.getpid()}")
+        tmp = folder.with_name(f".{folder.name}{TMP_MARK}{socket.gethostname()}-{os.getpid()}")
+        # Other ranks (a Slurm array, other hosts) may be building theirs right now: only folders
+        # untouched for an hour are a killed run's leftovers.
         for stale in folder.parent.glob(f".{folder.name}{TMP_MARK}*"):
-            shutil.rmtree(stale, ignore_errors=True)
+            try:
+                if time.time() - stale.stat().st_mtime > STALE_TMP_SECONDS:
+                    shutil.rmtree(stale, ignore_errors=True)
+            except OSError:
+                pass
         tmp.mkdir(parents=True)
         try:
             if self.config.tokenizer is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -56,8 +57,10 @@ def test_states_a_kill_leaves_are_repaired(cli, tmp_path):
     (out / "part-00002.idx").unlink()
     (out / ".part-00002.idx.tmp-99999").write_bytes(b"half")
     shutil.rmtree(out / "tokenizer")  # killed while training: the folder was never renamed into place
-    (out / ".tokenizer.tmp-99999").mkdir()
+    (out / ".tokenizer.tmp-99999").mkdir()  # a killed run's, two hours old
+    os.utime(out / ".tokenizer.tmp-99999", (time.time() - 7200, time.time() - 7200))
+    (out / ".tokenizer.tmp-otherhost-4242").mkdir()  # another rank's, building right now: left alone
     s = cli.json("tokenize", src, out, *args)
     assert s["this_run"]["shards_done"] == 2 and s["shards_done"] == 3
     assert _outputs(out) == reference
-    assert not list(out.glob(".*tmp-*"))
+    assert [p.name for p in out.glob(".*tmp-*")] == [".tokenizer.tmp-otherhost-4242"]
