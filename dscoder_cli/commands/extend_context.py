@@ -8,6 +8,8 @@ from typing import List, Optional
 import typer
 
 from ..app import app
+from ..train_options import (DISTRIBUTED_OPTIMIZER, FP32, JSON_OUT, KEEP_CHECKPOINTS, NO_TE, NPROC, OVERWRITE,
+                             PEAK_TFLOPS, PP, TP)
 
 
 @app.command("extend-context")
@@ -28,18 +30,17 @@ def extend_context(
     data_weights: Optional[str] = typer.Option(None, help="Comma-separated blend weights, one per DATA folder "
                                                "[default: by token count]."),
     save_interval: int = typer.Option(250, min=1, help="Checkpoint every N steps (and at the end)."),
-    keep_checkpoints: int = typer.Option(3, min=1, help="Keep the newest N checkpoints."),
+    keep_checkpoints: int = KEEP_CHECKPOINTS,
     seed: int = typer.Option(1234, help="Seed of the data order."),
-    tp: int = typer.Option(1, "--tp", min=1, help="Tensor-parallel size."),
-    pp: int = typer.Option(1, "--pp", min=1, help="Pipeline-parallel size (1F1B schedule)."),
-    nproc: int = typer.Option(1, "--nproc", min=1, help="Spawn N local processes (no torchrun needed)."),
-    fp32: bool = typer.Option(False, "--fp32", help="Train in fp32 on GPUs too (CPUs always use fp32)."),
-    no_te: bool = typer.Option(False, "--no-te", help="Use megatron's local layer spec even where "
-                               "TransformerEngine imports."),
-    distributed_optimizer: bool = typer.Option(False, help="Shard optimizer state over data-parallel ranks (GPUs)."),
-    peak_tflops: Optional[float] = typer.Option(None, help="Peak TFLOP/s per device for MFU [default: detected]."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Delete OUTPUT and start over."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    tp: int = TP,
+    pp: int = PP,
+    nproc: int = NPROC,
+    fp32: bool = FP32,
+    no_te: bool = NO_TE,
+    distributed_optimizer: bool = DISTRIBUTED_OPTIMIZER,
+    peak_tflops: Optional[float] = PEAK_TFLOPS,
+    overwrite: bool = OVERWRITE,
+    as_json: bool = JSON_OUT,
 ) -> None:
     """Extend the context window of a pretrained model (one trainer; resumes from OUTPUT's newest checkpoint)."""
     from .pretrain import _floats, _usage_error, launch, print_result

@@ -11,6 +11,8 @@ from typing import List, Optional
 import typer
 
 from ..app import app
+from ..train_options import (DISTRIBUTED_OPTIMIZER, FP32, JSON_OUT, KEEP_CHECKPOINTS, NO_TE, NPROC, OVERWRITE,
+                             PEAK_TFLOPS, PP, TP)
 
 
 def _floats(text: Optional[str], option: str) -> Optional[list[float]]:
@@ -152,21 +154,19 @@ def pretrain(
     lr_milestones: str = typer.Option("0.8,0.9", help="Fractions of --steps where the LR steps down "
                                       "(each to min-lr-ratio^(1/k) of the previous: sqrt(1/10) twice)."),
     save_interval: int = typer.Option(1000, min=1, help="Checkpoint every N steps (and at the end)."),
-    keep_checkpoints: int = typer.Option(3, min=1, help="Keep the newest N checkpoints."),
+    keep_checkpoints: int = KEEP_CHECKPOINTS,
     seed: int = typer.Option(1234, help="Seed of the initialisation and the data order."),
-    tp: int = typer.Option(1, "--tp", min=1, help="Tensor-parallel size."),
-    pp: int = typer.Option(1, "--pp", min=1, help="Pipeline-parallel size (1F1B schedule)."),
-    nproc: int = typer.Option(1, "--nproc", min=1, help="Spawn N local processes (no torchrun needed); "
-                              "under torchrun/srun the launcher's ranks are used instead."),
+    tp: int = TP,
+    pp: int = PP,
+    nproc: int = NPROC,
     init_from_hf: Optional[Path] = typer.Option(None, "--init-from-hf", help="Start from a HuggingFace Llama "
                                                 "checkpoint folder (e.g. a released DeepSeek-Coder)."),
-    fp32: bool = typer.Option(False, "--fp32", help="Train in fp32 on GPUs too (CPUs always use fp32)."),
-    no_te: bool = typer.Option(False, "--no-te", help="Use megatron's local layer spec even where "
-                               "TransformerEngine imports."),
-    distributed_optimizer: bool = typer.Option(False, help="Shard optimizer state over data-parallel ranks (GPUs)."),
-    peak_tflops: Optional[float] = typer.Option(None, help="Peak TFLOP/s per device for MFU [default: detected]."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Delete OUTPUT and start over."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    fp32: bool = FP32,
+    no_te: bool = NO_TE,
+    distributed_optimizer: bool = DISTRIBUTED_OPTIMIZER,
+    peak_tflops: Optional[float] = PEAK_TFLOPS,
+    overwrite: bool = OVERWRITE,
+    as_json: bool = JSON_OUT,
 ) -> None:
     """Pretrain a DeepSeek-Coder-style model with megatron-core (TP, PP, DP); resumes from OUTPUT's newest checkpoint."""
     try:
