@@ -30,14 +30,14 @@ deduplicated only by their exact content hash.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
 
+from stages.hashing import powers_mod_2_64, splitmix64
+
 M64 = (1 << 64) - 1
 _TOKEN_BASE = np.uint64(0x9E3779B97F4A7C15 | 1)  # odd: invertible mod 2^64
-_TOKEN_BASE_INV = np.uint64(pow(int(_TOKEN_BASE), -1, 1 << 64))
 # Below this many bytes a batch's power tables are cached and reused; bigger batches build their own.
 _BATCH_BYTES = 1 << 22
 
@@ -45,30 +45,12 @@ _WORD_BYTE = np.zeros(256, dtype=bool)
 for _c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_0123456789":
     _WORD_BYTE[_c] = True
 
+
 BACKENDS = ("rensa", "numpy")
 
 
-def splitmix64(x: np.ndarray) -> np.ndarray:
-    """The splitmix64 finaliser, in place on a uint64 array (a bijection with good avalanche)."""
-    x ^= x >> np.uint64(30)
-    x *= np.uint64(0xBF58476D1CE4E5B9)
-    x ^= x >> np.uint64(27)
-    x *= np.uint64(0x94D049BB133111EB)
-    x ^= x >> np.uint64(31)
-    return x
-
-
-@lru_cache(maxsize=4)
 def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """B^i and B^-i mod 2^64 for i < n (uint64 arithmetic wraps, which is the modulus we want)."""
-    with np.errstate(over="ignore"):
-        p = np.full(n, _TOKEN_BASE, dtype=np.uint64)
-        p[0] = 1
-        np.multiply.accumulate(p, out=p)
-        q = np.full(n, _TOKEN_BASE_INV, dtype=np.uint64)
-        q[0] = 1
-        np.multiply.accumulate(q, out=q)
-    return p, q
+    return powers_mod_2_64(int(_TOKEN_BASE), n)
 
 
 def string_buffers(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -114,7 +96,7 @@ def token_hashes(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.
     if n <= _BATCH_BYTES:
         p, q = _powers(_BATCH_BYTES + 1)
     else:
-        p, q = _powers.__wrapped__(n + 1)
+        p, q = powers_mod_2_64.__wrapped__(int(_TOKEN_BASE), n + 1)
     with np.errstate(over="ignore"):
         prefix = np.empty(n + 1, dtype=np.uint64)
         prefix[0] = 0

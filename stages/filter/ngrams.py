@@ -25,7 +25,6 @@ corpus grams the expected number of false matches is ~10^-1 over a whole 10-TB r
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 
@@ -33,12 +32,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from stages.hashing import powers_mod_2_64, splitmix64
+
 NORMALISATION = "ascii-lower/words[0-9a-z_\\x80-\\xff]/v1"
 _WORD_RE = re.compile(rb"[0-9a-z_\x80-\xff]+")
 
 _M64 = (1 << 64) - 1
 _BASE = 0x100000001B3  # FNV prime: odd, so invertible mod 2^64
-_BASE_INV = pow(_BASE, -1, 1 << 64)
 _BLOCK_BYTES = 1 << 20
 MAX_N = 10
 
@@ -70,27 +70,8 @@ def _splitmix_constants(n: int) -> np.ndarray:
     return np.array(out, dtype=np.uint64)
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser, in place on a uint64 array."""
-    x ^= x >> np.uint64(30)
-    x *= np.uint64(0xBF58476D1CE4E5B9)
-    x ^= x >> np.uint64(27)
-    x *= np.uint64(0x94D049BB133111EB)
-    x ^= x >> np.uint64(31)
-    return x
-
-
-@functools.lru_cache(maxsize=4)
 def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """B^k and B^-k mod 2^64 for k < n (uint64 arithmetic wraps, which is the modulus)."""
-    with np.errstate(over="ignore"):
-        pw = np.empty(n, dtype=np.uint64)
-        inv = np.empty(n, dtype=np.uint64)
-        pw[0] = inv[0] = 1
-        if n > 1:
-            pw[1:] = np.cumprod(np.full(n - 1, _BASE, dtype=np.uint64), dtype=np.uint64)
-            inv[1:] = np.cumprod(np.full(n - 1, _BASE_INV, dtype=np.uint64), dtype=np.uint64)
-    return pw, inv
+    return powers_mod_2_64(_BASE, n)
 
 
 def _pow_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -192,25 +173,17 @@ def _block_tokens(arr: pa.Array) -> Tokens:
         h = prefix[ends] - prefix[starts]
         h *= inv[starts]
         h += (ends - starts).astype(np.uint64)  # length in: no structure shared between lengths
-        _mix(h)
+        splitmix64(h)
     # Tokens per row from the (few) row offsets, then one row index per token.
     per_row = np.diff(np.searchsorted(starts, o))
     return Tokens(h, np.repeat(np.arange(len(o) - 1, dtype=np.int64), per_row))
 
 
 _GRAM_BASE = int(_splitmix_constants(1)[0])  # odd
-_GRAM_BASE_INV = pow(_GRAM_BASE, -1, 1 << 64)
 
 
 def _gram_powers(n: int) -> tuple[np.ndarray, np.ndarray]:
-    with np.errstate(over="ignore"):
-        pw = np.empty(n, dtype=np.uint64)
-        inv = np.empty(n, dtype=np.uint64)
-        pw[0] = inv[0] = 1
-        if n > 1:
-            pw[1:] = np.cumprod(np.full(n - 1, _GRAM_BASE, dtype=np.uint64), dtype=np.uint64)
-            inv[1:] = np.cumprod(np.full(n - 1, _GRAM_BASE_INV, dtype=np.uint64), dtype=np.uint64)
-    return pw, inv
+    return powers_mod_2_64(_GRAM_BASE, n)
 
 
 def gram_prefix(tok: Tokens) -> "GramPrefix":
