@@ -206,7 +206,8 @@ def run_stage(stage: Stage, run: RunOptions) -> dict:
             _FORKED = (stage, layout)
             with ProcessPoolExecutor(max_workers=min(run.workers, len(todo)),
                                      mp_context=get_context("fork")) as pool:
-                futures = {pool.submit(_run_forked_unit, u): u for u in todo}
+                # Largest first: the pool takes units in this order, so no big shard is left for last.
+                futures = {pool.submit(_run_forked_unit, u): u for u in sorted(todo, key=lambda u: -u.size)}
                 for fut in as_completed(futures):
                     record(futures[fut], *fut.result())
     finally:

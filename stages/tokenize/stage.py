@@ -34,6 +34,7 @@ from dscoder_cli.runtime.stage import Stage, Unit, UnitResult
 
 from . import fim
 from .indexed import IndexedDatasetWriter, token_dtype
+from .pieces import piece_encoder
 from .tokenizer import (EOS, FIM_BEGIN, FIM_END, FIM_HOLE, SpecialIds, copy_hf, iter_limited,
                         resolve_tokenizer_file, save_hf, text_encoder, train_bpe)
 
@@ -177,7 +178,7 @@ class TokenizeStage(Stage):
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
         self.dtype = token_dtype(self.ids.vocab_size)
-        self.encoder = text_encoder(tok)
+        self.encoder = piece_encoder(text_encoder(tok))  # exact; faster for the DeepSeek-Coder tokenizer
 
     def _create_tokenizer_folder(self, folder: Path) -> None:
         """Build the folder under a temporary name and rename it: a killed run leaves no half
@@ -295,8 +296,8 @@ class TokenizeStage(Stage):
     def encode_documents(self, texts: list[str], keys: list[str]) -> tuple[np.ndarray, list[int], dict]:
         """Tokenize documents, FIM applied: (all tokens, each document's length, documents per mode).
 
-        Every piece (whole text, or prefix/middle/suffix) is one entry of a single encode_batch call;
-        the control ids are inserted between the pieces' ids afterwards.
+        Every piece (whole text, or prefix/middle/suffix) is one entry of a single encoder call; the
+        control ids are inserted between the pieces' ids afterwards.
         """
         c, ids = self.config, self.ids
         choices = [fim.choose(c.seed, k, len(t), c.fim_rate, c.fim_spm_rate) for t, k in zip(texts, keys)]
@@ -306,7 +307,7 @@ class TokenizeStage(Stage):
                 pieces.append(t)
             else:
                 pieces += (t[:ch.start], t[ch.start:ch.end], t[ch.end:])
-        encodings = self.encoder.encode_batch_fast(pieces, add_special_tokens=False)
+        encodings = self.encoder.encode(pieces)
         flat: list[int] = []
         lengths: list[int] = []
         modes = {fim.PLAIN: 0, fim.PSM: 0, fim.SPM: 0}
@@ -316,10 +317,10 @@ class TokenizeStage(Stage):
             n0 = len(flat)
             modes[ch.mode] += 1
             if ch.mode is fim.PLAIN:
-                flat += encodings[i].ids
+                flat += encodings[i]
                 i += 1
             else:
-                prefix, middle, suffix = encodings[i].ids, encodings[i + 1].ids, encodings[i + 2].ids
+                prefix, middle, suffix = encodings[i], encodings[i + 1], encodings[i + 2]
                 i += 3
                 if ch.mode is fim.PSM:  # <fim_begin> prefix <fim_hole> suffix <fim_end> middle
                     flat.append(begin)

@@ -1,0 +1,159 @@
+"""Exact, faster encoding for the DeepSeek-Coder pre-tokenizer: split in Python, cache each piece's ids.
+
+Profiling the tokenize stage showed where the `tokenizers` library spends its time on code: not in
+BPE (cached per word inside the library) but in its pre-tokenizer, four Oniguruma regex passes and a
+digit pass over `NormalizedString`s, about 4 µs per piece; on code nearly every piece is one token.
+This module gives the same ids with less work:
+
+1. A document is cut into the pre-tokenizer's pieces by one Python `re` pattern. The DeepSeek-Coder
+   pre-tokenizer (tokenizer.py) is a sequence of isolating splits: `[\\r\\n]`, `\\s?\\p{L}+`,
+   `\\s?\\p{P}+`, CJK runs, each digit. On ASCII text those passes collapse into the alternation
+   `ASCII_PIECE` below (why, pass by pass, in its comment). Lines that hold a non-ASCII character
+   (0.4% of the demo corpus's bytes) are not split here: the whole line is one piece, encoded by the
+   library's own pre-tokenizer, so no Unicode table of ours has to agree with Oniguruma's. Lines are
+   independent because the first pass isolates every `\\r` and `\\n`.
+2. Each distinct piece is encoded once by the library, with a tokenizer whose pre-tokenizer is only
+   the byte-level mapping (what the library runs on each piece after splitting), and its ids are kept
+   in a bounded dict. A document's ids are its pieces' ids, concatenated.
+
+`piece_encoder()` turns this on only for a tokenizer whose normalizer and pre-tokenizer are exactly
+the released DeepSeek-Coder ones, after checking the split against the library on a probe of every
+ASCII character in every context (`check_split`); any other tokenizer is encoded by the library as a
+whole (`LibraryEncoder`). tests/stages/tokenize/test_pieces.py compares both with the library on the
+standard library's sources and on random Unicode.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from itertools import chain
+from typing import Protocol
+
+from tokenizers import Tokenizer, models, pre_tokenizers
+
+# The released pre-tokenizer (deepseek-ai/deepseek-coder-*), as `Tokenizer.to_str()` writes it.
+DEEPSEEK_CODER_PRE_TOKENIZER = {
+    "type": "Sequence",
+    "pretokenizers": [
+        *({"type": "Split", "pattern": {"Regex": p}, "behavior": "Isolated", "invert": False}
+          for p in (r"[\r\n]", r"\s?\p{L}+", r"\s?\p{P}+", "[一-龥ࠀ-一가-퟿]+")),
+        {"type": "Digits", "individual_digits": True},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False},
+    ],
+}
+
+# ASCII classes as Oniguruma and Rust see them (checked by check_split): \s minus \r\n, \p{L}, \p{P}.
+# $ + < = > ^ ` | ~ are symbols (\p{S}), not punctuation; \x1c-\x1f are not \s.
+_W, _L, _P = r"\t\x0b\x0c ", "A-Za-z", r"!\"#%&'()*,\-./:;?@\[\\\]_{}"
+
+# The passes in one left-to-right scan. [\r\n] and each digit are pieces by themselves (passes 1, 5;
+# digits are neither \s, \p{L} nor \p{P}, so passes 2-3 leave them in the gaps). A \p{L} run with the
+# one \s before it (pass 2), then a \p{P} run with its \s (pass 3): the classes are disjoint, so the
+# two passes choose the same matches as one alternation, and the optional \s can never be a \r or
+# \n (pass 1 has isolated them). Everything else is gap, kept whole (isolated splits keep gaps as
+# pieces) -- except a \s that starts the next \p{L} or \p{P} match. Pass 4 (CJK) never fires on ASCII.
+ASCII_PIECE = re.compile(
+    rf"[\r\n]|[0-9]|[{_W}]?[{_L}]+|[{_W}]?[{_P}]+|(?:[^\r\n0-9{_L}{_P}{_W}]|[{_W}](?![{_L}{_P}]))+")
+LINE = re.compile(r"[\r\n]|[^\r\n]+")
+
+DEFAULT_MAX_CACHED = 200_000  # distinct pieces kept per process (<= ~60 MB); the cache restarts when full
+
+
+class Encoder(Protocol):
+    def encode(self, texts: list[str]) -> list[list[int]]: ...
+
+
+def _library_ids(tok: Tokenizer, texts: list[str]) -> list[list[int]]:
+    return [e.ids for e in tok.encode_batch_fast(texts, add_special_tokens=False)]
+
+
+class LibraryEncoder:
+    """The `tokenizers` library on whole texts: any tokenizer."""
+
+    name = "library"
+
+    def __init__(self, tok: Tokenizer):
+        self.tok = tok
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        return _library_ids(self.tok, texts)
+
+
+def split_pieces(text: str) -> list[str]:
+    """The pre-tokenizer's pieces of `text`, except that a line with a non-ASCII character is one piece."""
+    if text.isascii():
+        return ASCII_PIECE.findall(text)
+    pieces: list[str] = []
+    for line in LINE.findall(text):
+        if line.isascii():
+            pieces += ASCII_PIECE.findall(line)
+        else:
+            pieces.append(line)
+    return pieces
+
+
+class PieceEncoder:
+    """The DeepSeek-Coder tokenizer's ids through `split_pieces` and a cache of each piece's ids."""
+
+    name = "pieces"
+
+    def __init__(self, tok: Tokenizer, max_cached: int = DEFAULT_MAX_CACHED):
+        self.tok = tok  # the whole pre-tokenizer: non-ASCII lines
+        self.byte_level = Tokenizer.from_str(tok.to_str())  # only the byte-level mapping: ASCII pieces
+        self.byte_level.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+        self.max_cached = max_cached
+        self.cache: dict[str, list[int]] = {}
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        split = [split_pieces(t) for t in texts]
+        cache = self.cache
+        missing = {p for pieces in split for p in pieces if p not in cache}
+        if len(cache) + len(missing) > self.max_cached:
+            cache.clear()  # bounded memory; a batch's own pieces always fit below
+            missing = {p for pieces in split for p in pieces}
+        if missing:
+            ascii_, other = [], []
+            for p in missing:
+                (ascii_ if p.isascii() else other).append(p)
+            for pieces, tok in ((ascii_, self.byte_level), (other, self.tok)):
+                if pieces:
+                    cache.update(zip(pieces, _library_ids(tok, pieces)))
+        get = cache.__getitem__
+        return [list(chain.from_iterable(map(get, pieces))) for pieces in split]
+
+
+def probe_text(seed: int = 0, length: int = 10_000) -> str:
+    """Every ASCII character next to every class of neighbour: the split's self-check input."""
+    rng = random.Random(seed)
+    chars = [chr(i) for i in range(128)]
+    common = " \t\n\r\x0b\x0cAz9._$+ "
+    return "".join(rng.choice(chars) if rng.random() < 0.5 else rng.choice(common) for _ in range(length))
+
+
+def check_split(tok: Tokenizer, text: str | None = None) -> bool:
+    """Whether `split_pieces` cuts `text` (ASCII) exactly where the tokenizer's pre-tokenizer does."""
+    text = probe_text() if text is None else text
+    assert text.isascii()
+    ours = [p for line in LINE.findall(text) for p in ASCII_PIECE.findall(line)]
+    # The library returns pieces after the byte-level mapping; map ours the same way to compare.
+    mapped = [p for p, _ in tok.pre_tokenizer.pre_tokenize_str(text)]
+    table = _byte_level_table()
+    return [p.translate(table) for p in ours] == mapped
+
+
+def _byte_level_table() -> dict[int, str]:
+    """Each ASCII character as the byte-level pre-tokenizer writes it (GPT-2's printable alphabet)."""
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    return {i: byte_level.pre_tokenize_str(chr(i))[0][0] for i in range(128)}
+
+
+def piece_encoder(tok: Tokenizer, max_cached: int = DEFAULT_MAX_CACHED) -> Encoder:
+    """PieceEncoder where it is exact for `tok` (a text encoder: no added tokens), else LibraryEncoder."""
+    pre = tok.pre_tokenizer
+    exact = (tok.normalizer is None and pre is not None
+             and json.loads(pre.__getstate__()) == DEEPSEEK_CODER_PRE_TOKENIZER
+             and isinstance(tok.model, models.BPE) and not tok.model.dropout
+             and not tok.get_added_tokens_decoder() and check_split(tok))
+    return PieceEncoder(tok, max_cached) if exact else LibraryEncoder(tok)
