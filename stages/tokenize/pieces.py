@@ -151,8 +151,9 @@ def _byte_level_table() -> dict[int, str]:
 
 def piece_encoder(tok: Tokenizer, max_cached: int = DEFAULT_MAX_CACHED) -> Encoder:
     """PieceEncoder where it is exact for `tok` (a text encoder: no added tokens), else LibraryEncoder."""
-    pre = tok.pre_tokenizer
-    exact = (tok.normalizer is None and pre is not None
+    pre, norm = tok.pre_tokenizer, tok.normalizer
+    no_normalizer = norm is None or json.loads(norm.__getstate__()) == {"type": "Sequence", "normalizers": []}
+    exact = (no_normalizer and pre is not None
              and json.loads(pre.__getstate__()) == DEEPSEEK_CODER_PRE_TOKENIZER
              and isinstance(tok.model, models.BPE) and not tok.model.dropout
              and not tok.get_added_tokens_decoder() and check_split(tok))

@@ -40,7 +40,12 @@ def random_texts(n: int, seed: int) -> list[str]:
 
 
 def test_chosen_for_the_deepseek_coder_tokenizer(encoder):
+    from tokenizers import Tokenizer, normalizers
     assert isinstance(piece_encoder(encoder), PieceEncoder)
+    empty = Tokenizer.from_str(encoder.to_str())  # some tokenizer.json files spell "none" this way
+    empty.normalizer = normalizers.Sequence([])
+    assert isinstance(piece_encoder(empty), PieceEncoder)
+    assert piece_encoder(empty).encode(TRICKY) == library(empty, TRICKY)
 
 
 def test_equals_the_library_on_real_code(encoder):
