@@ -23,9 +23,10 @@ STRICT = typer.Option(False, "--strict", help="Exit 1 if any shard failed or any
 JSON_OUT = typer.Option(False, "--json", help="Print the summary as JSON on stdout.")
 
 
-def execute(stage, output: Path, workers, rank, world_size, overwrite, strict, as_json) -> None:
+def execute(stage, output: Path, workers, rank, world_size, overwrite, strict, as_json,
+            prepare_only: bool = False) -> None:
     run = RunOptions(output=output, workers=workers, rank=rank, world_size=world_size,
-                     overwrite=overwrite, strict=strict, reporter=default_reporter())
+                     overwrite=overwrite, strict=strict, reporter=default_reporter(), prepare_only=prepare_only)
     try:
         summary = run_stage(stage, run)
     except StrictFailure as exc:

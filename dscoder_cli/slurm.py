@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .runtime.errors import DscoderError, UsageError
@@ -36,12 +36,14 @@ def dscoder_command() -> list[str]:
     return [sys.executable, "-m", "dscoder_cli"]
 
 
-def array_script(stage_args: list[str], output: Path, opts: SlurmOptions) -> str:
+def array_script(stage_args: list[str], output: Path, opts: SlurmOptions, single: bool = False) -> str:
+    """The sbatch script of a stage's array (or, `single`, of one plain job running the command)."""
     stage = stage_args[0]
     logs = output / "_dscoder" / "slurm"
-    lines = ["#!/bin/bash", f"#SBATCH --job-name={opts.job_name or 'dscoder-' + stage}",
-             f"#SBATCH --array=0-{opts.array_size - 1}",
-             f"#SBATCH --output={logs}/%A_%a.out", f"#SBATCH --error={logs}/%A_%a.out"]
+    lines = ["#!/bin/bash", f"#SBATCH --job-name={opts.job_name or 'dscoder-' + stage}"]
+    lines += ([f"#SBATCH --output={logs}/%j.out", f"#SBATCH --error={logs}/%j.out"] if single else
+              [f"#SBATCH --array=0-{opts.array_size - 1}",
+               f"#SBATCH --output={logs}/%A_%a.out", f"#SBATCH --error={logs}/%A_%a.out"])
     if opts.partition:
         lines.append(f"#SBATCH --partition={opts.partition}")
     if opts.time:
@@ -56,7 +58,7 @@ def array_script(stage_args: list[str], output: Path, opts: SlurmOptions) -> str
     workers = f" --workers {opts.cpus_per_task}" if opts.cpus_per_task and "--workers" not in stage_args else ""
     command = shlex.join(dscoder_command() + stage_args)
     lines += ["set -euo pipefail",
-              "# Rank and world size come from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT.",
+              *([] if single else ["# Rank and world size come from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT."]),
               f"exec {command}{workers}", ""]
     return "\n".join(lines)
 
@@ -114,9 +116,21 @@ def submit_stage(stage_args: list[str], output: Path, opts: SlurmOptions, dry_ru
     logs = output / "_dscoder" / "slurm"
     logs.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
+    result = {"script": None, "array_job": None, "stats_job": None}
+    if stage_args[0] == "tokenize" and "--train-tokenizer" in stage_args:
+        # Train the tokenizer once, in one job; the array waits for it and finds OUTPUT/tokenizer/
+        # there, instead of every task training the same tokenizer.
+        result["tokenizer_job"] = None
+        one = logs / f"tokenize-tokenizer-{stamp}.sbatch"
+        one.write_text(array_script([*stage_args, "--tokenizer-only"], output, opts, single=True),
+                       encoding="utf-8")
+        result["tokenizer_script"] = str(one)
+        if not dry_run:
+            result["tokenizer_job"] = _sbatch([str(one)])
+            opts = replace(opts, dependency=f"afterok:{result['tokenizer_job']}")
     script = logs / f"{stage_args[0]}-{stamp}.sbatch"
     script.write_text(array_script(stage_args, output, opts), encoding="utf-8")
-    result = {"script": str(script), "array_job": None, "stats_job": None}
+    result["script"] = str(script)
     if dry_run:
         return result
     array_job = _sbatch([str(script)])

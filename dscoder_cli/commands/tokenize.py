@@ -28,6 +28,9 @@ def tokenize(
     text_column: Optional[str] = typer.Option(None, help="Column to tokenize [default: text, else content]."),
     batch_size: int = typer.Option(512, min=1, help="Documents per encode_batch call (memory per worker)."),
     threads: int = typer.Option(1, min=1, help="Tokenizer threads per worker process."),
+    tokenizer_only: bool = typer.Option(False, "--tokenizer-only", help="Only create OUTPUT/tokenizer/ "
+                                        "(train or copy it), tokenize nothing; later runs with the same "
+                                        "options use it. `dscoder submit` runs this once before the array."),
     workers: int = WORKERS, rank: Optional[int] = RANK, world_size: Optional[int] = WORLD,
     overwrite: bool = OVERWRITE, strict: bool = STRICT, as_json: bool = JSON_OUT,
 ) -> None:
@@ -41,4 +44,5 @@ def tokenize(
             fim_spm_rate=fim_spm_rate, seed=seed, text_column=text_column, batch_size=batch_size,
             threads=threads))
 
-    execute(guard(build), output, workers, rank, world_size, overwrite, strict, as_json)
+    execute(guard(build), output, workers, rank, world_size, overwrite, strict, as_json,
+            prepare_only=tokenizer_only)

@@ -38,6 +38,7 @@ class RunOptions:
     overwrite: bool = False
     strict: bool = False
     reporter: Reporter = field(default_factory=Reporter)
+    prepare_only: bool = False  # open OUTPUT and run prepare() (tokenize: the tokenizer), no units
 
 
 def resolve_rank(rank: int | None, world_size: int | None) -> tuple[int, int]:
@@ -181,10 +182,11 @@ def run_stage(stage: Stage, run: RunOptions) -> dict:
         raise UsageError("--workers must be at least 1")
     rank, world_size = resolve_rank(run.rank, run.world_size)
     layout, units = open_output(stage, run, world_size)
+    reporter = run.reporter
+    stage.log = reporter.log
     stage.prepare(layout.root)
     mine = units[rank::world_size]
-    todo = [u for u in mine if not layout.done(u.name).exists()]
-    reporter = run.reporter
+    todo = [] if run.prepare_only else [u for u in mine if not layout.done(u.name).exists()]
     reporter.start(stage.name, len(todo), len(mine), sum(u.size for u in todo))
     t0 = time.monotonic()
     failed_now: list[str] = []

@@ -68,6 +68,9 @@ class Stage(ABC):
     def plan(self) -> list[Unit]:
         """The units of work, in output order. Called once per output folder (then read back)."""
 
+    def log(self, message: str) -> None:
+        """A progress line for the user; the runner points it at its reporter before prepare()."""
+
     def prepare(self, output: Path) -> None:
         """Called once per run, after the output folder is opened and before any unit is processed
         (in the runner's process: forked workers inherit what it sets up). A stage that writes its

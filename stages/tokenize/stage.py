@@ -171,6 +171,8 @@ class TokenizeStage(Stage):
         folder = self.output / TOKENIZER_DIR
         if not (folder / "tokenizer.json").is_file():
             self._create_tokenizer_folder(folder)
+        else:
+            self.log(f"tokenize: using the tokenizer in {folder}")
         tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.ids = SpecialIds.of(tok)
         try:
@@ -179,6 +181,9 @@ class TokenizeStage(Stage):
             raise UsageError(str(exc)) from exc
         self.dtype = token_dtype(self.ids.vocab_size)
         self.encoder = piece_encoder(text_encoder(tok))  # exact; faster for the DeepSeek-Coder tokenizer
+        self.log("tokenize: " + ("DeepSeek-Coder pre-tokenizer: pieces split in Python, each encoded once"
+                                 if self.encoder.name == "pieces" else "encoding whole documents with the "
+                                 "tokenizers library (not the DeepSeek-Coder pre-tokenizer)"))
 
     def _create_tokenizer_folder(self, folder: Path) -> None:
         """Build the folder under a temporary name and rename it: a killed run leaves no half
@@ -201,6 +206,10 @@ class TokenizeStage(Stage):
                     raise UsageError(f"--tokenizer {self.config.tokenizer} changed while it was copied")
             else:
                 units = getattr(self, "_units", None) or self.plan()
+                c = self.config
+                self.log(f"tokenize: training a byte-level BPE (vocab {c.vocab_size:,} + 22 added tokens) on up "
+                         f"to {c.tokenizer_sample_bytes / 1e6:,.0f} MB of {len(units)} shards")
+                t0 = time.monotonic()
                 error_file = tmp / "error.txt"
                 child = multiprocessing.get_context("fork").Process(
                     target=_train_into, args=(self.config, units, tmp, error_file))
@@ -209,6 +218,7 @@ class TokenizeStage(Stage):
                 if child.exitcode != 0:
                     detail = error_file.read_text() if error_file.exists() else f"exit code {child.exitcode}"
                     raise DscoderError(f"tokenizer training failed: {detail.strip().splitlines()[-1]}")
+                self.log(f"tokenize: tokenizer trained in {time.monotonic() - t0:.1f}s")
             for f in tmp.iterdir():
                 with open(f, "rb") as fh:
                     os.fsync(fh.fileno())

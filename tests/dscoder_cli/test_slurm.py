@@ -67,7 +67,15 @@ def test_pipeline_as_array_jobs_equals_local_run(slurm, repos, tmp_path):
         assert Path(result["script"]).read_text().count("#SBATCH --array=0-2") == 1
         previous = result["array_job"]
         last_stats = result["stats_job"]
+    # tokenize --train-tokenizer: one job trains the tokenizer, the array waits for it (afterok).
+    tokenizer_job = result["tokenizer_job"]
+    assert "--tokenizer-only" in Path(result["tokenizer_script"]).read_text()
+    assert f"#SBATCH --dependency=afterok:{tokenizer_job}" in Path(result["script"]).read_text()
     slurm.wait(previous, last_stats)
+    logs = remote / "tokens/_dscoder/slurm"
+    assert "training a byte-level BPE" in (logs / f"{tokenizer_job}.out").read_text()
+    tasks = [p.read_text() for p in logs.glob(f"{previous}_*.out")]
+    assert len(tasks) == 3 and all("using the tokenizer in" in t and "training" not in t for t in tasks)
     assert len(list((local / "files").glob("part-*.parquet"))) >= 3  # several shards to share out
     for name in ("files", "filtered", "samples", "dedup"):
         assert read_output(remote / name).equals(read_output(local / name)), name

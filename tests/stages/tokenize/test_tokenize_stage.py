@@ -120,6 +120,22 @@ def test_trained_tokenizer_is_deterministic_and_in_output(cli, tmp_path):
     assert "tokenizer.train.sample_bytes: 300000 -> 500000" in r.stderr
 
 
+def test_tokenizer_only_then_the_run_uses_it(cli, tmp_path):
+    """What `dscoder submit tokenize --train-tokenizer` does: one job trains, the array reuses."""
+    src = write_samples(tmp_path / "samples", [stdlib_texts(10, offset=105), stdlib_texts(10, offset=120)])
+    args = ["--train-tokenizer", "--vocab-size", "400", "--tokenizer-sample-mb", "0.3"]
+    first = cli("tokenize", src, tmp_path / "a", *args, "--tokenizer-only")
+    assert "training a byte-level BPE" in first.stderr
+    assert (tmp_path / "a/tokenizer/tokenizer.json").is_file() and not list((tmp_path / "a").glob("part-*"))
+    trained = (tmp_path / "a/tokenizer/tokenizer.json").stat().st_mtime_ns
+    second = cli("tokenize", src, tmp_path / "a", *args, "--workers", "2")
+    assert "training" not in second.stderr and "using the tokenizer in" in second.stderr
+    assert (tmp_path / "a/tokenizer/tokenizer.json").stat().st_mtime_ns == trained
+    cli("tokenize", src, tmp_path / "b", *args)  # in one go
+    for name in ["tokenizer/tokenizer.json"] + [f"part-0000{i}.{e}" for i in range(2) for e in ("bin", "idx")]:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
 def test_files_shards_use_content_and_repo_path_keys(cli, tmp_path):
     src = write_files_shards(tmp_path / "files", n_shards=2, rows_per_shard=30)
     out = tmp_path / "out"
