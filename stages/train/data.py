@@ -156,6 +156,6 @@ class BatchSource:
         for m in range(self.num_microbatches):
             items = [self.dataset[start + m * self.micro_batch + j] for j in range(self.micro_batch)]
             batch = {}
-            for key in ("tokens", "labels", "loss_mask", "position_ids"):
+            for key in items[0]:   # tokens, labels, loss_mask, position_ids (+ segment_ids when packed)
                 batch[key] = torch.stack([torch.as_tensor(it[key]) for it in items]).to(self.device, non_blocking=True)
             yield batch

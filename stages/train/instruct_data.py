@@ -9,8 +9,11 @@ turn's `{content}\\n<|EOT|>`: prompt tokens are masked.
 
 Sequences hold `seq_length + 1` tokens (inputs and shifted labels). Without packing, one example per
 sequence, padded (padding is masked); with packing, examples are laid end to end, each keeping its own
-mask, and a new sequence starts when the next example would not fit. Attention stays causal across a
-packed sequence (as in pretraining); an example longer than a sequence is truncated, and one whose
+mask, and a new sequence starts when the next example would not fit. A packed sequence also carries
+each token's segment (1, 2, ... per example, 0 on padding), from which the trainer builds a
+block-diagonal causal attention mask: no example sees another (`packed_attention_mask`). Positions
+need no reset, since RoPE scores depend only on the distance between tokens, so each example's
+logits are those it has alone (tested). An example longer than a sequence is truncated, and one whose
 kept part has no response token is dropped. Examples are shuffled once (by seed) before packing, and
 sequences are re-shuffled every epoch: sample i is a pure function of (seed, i), like `GPTDataset`.
 """
@@ -150,8 +153,9 @@ def encode_examples(records: Iterable[dict], tok: ChatTokenizer, seq_length: int
 
 
 def build_sequences(examples: list[tuple[np.ndarray, np.ndarray]], seq_length: int, pad_id: int, pack: bool,
-                    seed: int, stats: InstructStats) -> tuple[np.ndarray, np.ndarray]:
-    """[N, seq_length+1] token ids and response flags (False on padding)."""
+                    seed: int, stats: InstructStats) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """[N, seq_length+1] token ids, response flags (False on padding) and segments (the example's
+    number within its sequence from 1, 0 on padding)."""
     width = seq_length + 1
     order = np.random.default_rng(seed).permutation(len(examples))
     groups: list[list[int]] = []
@@ -165,28 +169,33 @@ def build_sequences(examples: list[tuple[np.ndarray, np.ndarray]], seq_length: i
         used += n
     tokens = np.full((len(groups), width), pad_id, dtype=np.int64)
     response = np.zeros((len(groups), width), dtype=bool)
+    segments = np.zeros((len(groups), width), dtype=np.int32)
     for g, members in enumerate(groups):
         pos = 0
-        for i in members:
+        for k, i in enumerate(members, start=1):
             ids, resp = examples[i]
             tokens[g, pos:pos + len(ids)] = ids
             response[g, pos:pos + len(ids)] = resp
+            segments[g, pos:pos + len(ids)] = k
             pos += len(ids)
         stats.tokens += pos
     stats.sequences = len(groups)
     stats.capacity = len(groups) * width
     stats.response_tokens = int(response[:, 1:].sum())
-    return tokens, response
+    return tokens, response, segments
 
 
 class InstructDataset:
     """Samples by global index (what the trainer's `BatchSource` reads): epoch e = i // N uses its own
     seeded permutation of the N sequences."""
 
-    def __init__(self, tokens: np.ndarray, response: np.ndarray, seed: int, stats: InstructStats | None = None):
+    def __init__(self, tokens: np.ndarray, response: np.ndarray, seed: int, stats: InstructStats | None = None,
+                 segments: np.ndarray | None = None):
+        """`segments` (packed data): samples then carry `segment_ids`, and the trainer isolates them."""
         if len(tokens) == 0:
             raise ValueError("no usable instruction examples (every one empty or dropped)")
         self.tokens, self.response, self.seed, self.stats = tokens, response, seed, stats
+        self.segments = segments
         self._perm: dict[int, np.ndarray] = {}
         self.position_ids = np.arange(tokens.shape[1] - 1, dtype=np.int64)
 
@@ -203,8 +212,11 @@ class InstructDataset:
     def __getitem__(self, i: int) -> dict:
         j = self.sequence_index(i)
         seq, resp = self.tokens[j], self.response[j]
-        return {"tokens": seq[:-1], "labels": seq[1:], "loss_mask": resp[1:].astype(np.float32),
-                "position_ids": self.position_ids}
+        sample = {"tokens": seq[:-1], "labels": seq[1:], "loss_mask": resp[1:].astype(np.float32),
+                  "position_ids": self.position_ids}
+        if self.segments is not None:
+            sample["segment_ids"] = self.segments[j, :-1].astype(np.int64)
+        return sample
 
 
 def build_instruct_dataset(data: list[str], tokenizer_dir: Path, pad_id: int, seq_length: int, pack: bool,
@@ -212,8 +224,8 @@ def build_instruct_dataset(data: list[str], tokenizer_dir: Path, pad_id: int, se
     tok = ChatTokenizer.load(tokenizer_dir, pad_id)
     stats = InstructStats()
     examples = encode_examples(read_records(data), tok, seq_length, stats)
-    tokens, response = build_sequences(examples, seq_length, pad_id, pack, seed, stats)
-    return InstructDataset(tokens, response, seed, stats)
+    tokens, response, segments = build_sequences(examples, seq_length, pad_id, pack, seed, stats)
+    return InstructDataset(tokens, response, seed, stats, segments if pack else None)
 
 
 # ----------------------------------------------------------------------------- tokenizer out

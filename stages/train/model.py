@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from .config import ModelConfig
@@ -38,8 +39,6 @@ def _pp_invariant_init(spec, seed: int):
     layer's initial weights do not depend on how many layers precede it on its pipeline stage:
     PP=2 starts from the same weights as PP=1 (with `use_cpu_initialization`, TP already does).
     The output layer follows the last layer on every layout, so it inherits the same state."""
-    import dataclasses
-
     import torch
     from megatron.core.transformer.transformer_layer import get_transformer_layer_offset
 
@@ -55,8 +54,20 @@ def _pp_invariant_init(spec, seed: int):
     return dataclasses.replace(spec, module=SeededLayer)
 
 
-def build_model(m: ModelConfig, vocab_size: int, max_seq: int, tp: int, pp: int, rt, seed: int = 1234):
-    """One `GPTModel` chunk for this pipeline stage (no virtual pipeline), on `rt.device`."""
+def _arbitrary_mask(spec):
+    from megatron.core.transformer.enums import AttnMaskType
+    attention = spec.submodules.self_attention
+    attention = dataclasses.replace(attention, params={**attention.params, "attn_mask_type": AttnMaskType.arbitrary})
+    return dataclasses.replace(spec, submodules=dataclasses.replace(spec.submodules, self_attention=attention))
+
+
+def build_model(m: ModelConfig, vocab_size: int, max_seq: int, tp: int, pp: int, rt, seed: int = 1234,
+                packed: bool = False):
+    """One `GPTModel` chunk for this pipeline stage (no virtual pipeline), on `rt.device`.
+
+    `packed`: self-attention takes the mask it is given (`AttnMaskType.arbitrary`; the trainer passes
+    a block-diagonal causal one) instead of its built-in causal mask, which the fused kernels and
+    TransformerEngine apply while ignoring any mask passed in. The weights are the same either way."""
     import torch
     from megatron.core import parallel_state as ps
     from megatron.core.models.gpt import GPTModel
@@ -66,6 +77,8 @@ def build_model(m: ModelConfig, vocab_size: int, max_seq: int, tp: int, pp: int,
     config = transformer_config(m, tp, pp, rt)
     spec = (get_gpt_layer_with_transformer_engine_spec() if rt.use_te
             else get_gpt_layer_local_spec(normalization="RMSNorm"))
+    if packed:
+        spec = _arbitrary_mask(spec)
     spec = _pp_invariant_init(spec, seed)
     torch.manual_seed(seed)   # the embedding is built first, from this state, on every layout
     model = GPTModel(config, spec, vocab_size=vocab_size, max_sequence_length=max(max_seq, m.max_position_embeddings),

@@ -38,9 +38,20 @@ def _loss_func(loss_mask, output_tensor):
     return loss, {"lm loss": loss.detach().clone()}
 
 
+def packed_attention_mask(segment_ids):
+    """[b, 1, s, s] bool, True where attention is cut: later tokens, and other packed examples."""
+    import torch
+    s = segment_ids.shape[-1]
+    later = torch.ones(s, s, dtype=torch.bool, device=segment_ids.device).triu(1)
+    other = segment_ids[:, None, :, None] != segment_ids[:, None, None, :]
+    return other | later
+
+
 def _forward_step(data_iterator, model):
     batch = next(data_iterator)
-    output = model(batch["tokens"], batch["position_ids"], None, labels=batch["labels"])
+    # Packed instruct data: a block-diagonal causal mask (the model is built for an arbitrary mask).
+    mask = packed_attention_mask(batch["segment_ids"]) if "segment_ids" in batch else None
+    output = model(batch["tokens"], batch["position_ids"], mask, labels=batch["labels"])
     return output, partial(_loss_func, batch["loss_mask"])
 
 
@@ -80,7 +91,8 @@ class Trainer:
 
         m = cfg.model
         self.vocab_size = m.vocab_size
-        self.model = build_model(m, self.vocab_size, cfg.seq_length, cfg.tp, cfg.pp, rt, cfg.seed)
+        self.model = build_model(m, self.vocab_size, cfg.seq_length, cfg.tp, cfg.pp, rt, cfg.seed,
+                                 packed=cfg.data_format == "instruct" and cfg.pack_sequences)
         ddp_cfg = DistributedDataParallelConfig(grad_reduce_in_fp32=True, overlap_grad_reduce=False,
                                                 use_distributed_optimizer=rt.cuda and cfg.distributed_optimizer)
         module = self.model

@@ -77,6 +77,42 @@ def test_masked_tokens_contribute_no_gradient(work):
         shutdown()
 
 
+def test_packed_examples_see_only_themselves(work):
+    """Each example of a packed sequence gets the per-token losses it has alone (the block-diagonal
+    mask isolates it; positions need no reset, RoPE depends on distances); under a plain causal mask
+    the later examples' losses change."""
+    from stages.train.config import ModelConfig
+    from stages.train.launch import init_runtime, shutdown
+    from stages.train.model import build_model
+    from stages.train.trainer import packed_attention_mask
+
+    ds = build_instruct_dataset([str(work / "train.jsonl")], work / "tokenizer", 0, 640, pack=True, seed=0)
+    sample = next(ds[i] for i in range(ds.num_sequences) if ds[i]["segment_ids"].max() >= 3)
+    tokens, labels, seg, pos = (torch.as_tensor(sample[k])[None]
+                                for k in ("tokens", "labels", "segment_ids", "position_ids"))
+    rt = init_runtime(1, 1, 0, bf16=False, use_te=False)
+    try:
+        m = ModelConfig(num_layers=2, hidden_size=64, num_attention_heads=4, num_query_groups=2, ffn_hidden_size=128,
+                        vocab_size=512, init_method_std=0.05)
+        model = build_model(m, 512, 640, 1, 1, rt, packed=True).eval()
+        with torch.no_grad():
+            packed = model(tokens, pos, packed_attention_mask(seg), labels=labels)
+            causal = model(tokens, pos, packed_attention_mask(torch.ones_like(seg)), labels=labels)
+            for k in range(1, int(seg.max()) + 1):
+                where = (seg[0] == k).nonzero().flatten()
+                a, b = int(where[0]), int(where[-1]) + 1
+                alone_tokens, alone_labels = torch.zeros_like(tokens), torch.zeros_like(labels)
+                alone_tokens[0, :b - a], alone_labels[0, :b - a] = tokens[0, a:b], labels[0, a:b]
+                alone_seg = (torch.arange(seg.shape[1]) < b - a).long()[None]
+                alone = model(alone_tokens, pos, packed_attention_mask(alone_seg), labels=alone_labels)
+                n = b - a - 1   # the example's last label is the next example's first token
+                assert (packed[0, a:a + n] - alone[0, :n]).abs().max() < 1e-4, k
+                if k > 1:
+                    assert (causal[0, a:a + n] - alone[0, :n]).abs().max() > 1e-3, k
+    finally:
+        shutdown()
+
+
 def _heldout_loss(hf_dir: Path, tokenizer_dir: Path, records: list[dict]) -> tuple[float, float]:
     """Mean loss of a HF model on held-out chats: over all response tokens (the masks training uses),
     and over the response's digit tokens only (what reversing, not the list format, decides)."""

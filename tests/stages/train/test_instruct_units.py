@@ -128,21 +128,25 @@ def test_packing_keeps_each_examples_mask_and_truncation_drops_promptonly(tokeni
     singles = [(ids.tolist(), resp.tolist()) for ids, resp in examples]
     for pack in (False, True):
         st = InstructStats()
-        tokens, response = build_sequences(examples, 256, 7, pack, seed=3, stats=st)
-        # every example appears intact (ids and mask) exactly once; the rest is masked padding
+        tokens, response, segments = build_sequences(examples, 256, 7, pack, seed=3, stats=st)
+        # every example appears intact (ids and mask) exactly once, as segment 1, 2, ... of its
+        # sequence; the rest is masked padding, segment 0
         found = []
-        for row, rrow in zip(tokens.tolist(), response.tolist()):
+        for row, rrow, srow in zip(tokens.tolist(), response.tolist(), segments.tolist()):
             pos = 0
             while pos < len(row) and row[pos] == tok.tokenizer.token_to_id(BOS):
                 match = [k for k, (ids, _) in enumerate(singles) if row[pos:pos + len(ids)] == ids]
                 assert match, "a sequence holds something that is not one of the examples"
                 k = match[0]
-                assert rrow[pos:pos + len(singles[k][0])] == singles[k][1]
+                n = len(singles[k][0])
+                assert rrow[pos:pos + n] == singles[k][1]
+                assert srow[pos:pos + n] == [srow[pos]] * n and srow[pos] == (srow[pos - 1] + 1 if pos else 1)
                 found.append(k)
-                pos += len(singles[k][0])
-            assert all(t == 7 for t in row[pos:]) and not any(rrow[pos:])
+                pos += n
+            assert all(t == 7 for t in row[pos:]) and not any(rrow[pos:]) and not any(srow[pos:])
         assert sorted(found) == list(range(len(examples)))
         assert (st.sequences < len(examples)) == pack
+        assert (segments.max() > 1) == pack
         assert st.response_tokens == sum(int(resp[1:].sum()) for _, resp in examples)
     # an example whose kept part has no response token is dropped; a long answer is truncated
     long = [{"instruction": "x " * 400, "output": "y"}, {"instruction": "q", "output": "z " * 400}]
