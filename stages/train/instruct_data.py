@@ -107,7 +107,7 @@ class ChatTokenizer:
             j = bisect.bisect_right(starts, a) - 1
             # a token that straddles a prompt/response border stays prompt (never seen with this template)
             is_response[k] = j >= 0 and b <= spans[j][1] and b > a
-        return np.asarray(enc.ids, dtype=np.int64), is_response
+        return np.asarray(enc.ids, dtype=np.int32), is_response
 
 
 def _token_name(value) -> Optional[str]:
@@ -167,9 +167,11 @@ def build_sequences(examples: list[tuple[np.ndarray, np.ndarray]], seq_length: i
             used = 0
         groups[-1].append(int(i))
         used += n
-    tokens = np.full((len(groups), width), pad_id, dtype=np.int64)
+    # Held in memory for the whole run: 4 + 1 + 2 bytes a token (ids, response flag, segment).
+    tokens = np.full((len(groups), width), pad_id, dtype=np.int32)
     response = np.zeros((len(groups), width), dtype=bool)
-    segments = np.zeros((len(groups), width), dtype=np.int32)
+    # An example has >= 2 tokens, so a sequence holds at most width / 2 of them.
+    segments = np.zeros((len(groups), width), dtype=np.int16 if width < 65_000 else np.int32)
     for g, members in enumerate(groups):
         pos = 0
         for k, i in enumerate(members, start=1):
@@ -212,6 +214,7 @@ class InstructDataset:
     def __getitem__(self, i: int) -> dict:
         j = self.sequence_index(i)
         seq, resp = self.tokens[j], self.response[j]
+        seq = seq.astype(np.int64)   # what the embedding and the loss's gather take
         sample = {"tokens": seq[:-1], "labels": seq[1:], "loss_mask": resp[1:].astype(np.float32),
                   "position_ids": self.position_ids}
         if self.segments is not None:
