@@ -54,8 +54,9 @@ _W, _L, _P = r"\t\x0b\x0c ", "A-Za-z", r"!\"#%&'()*,\-./:;?@\[\\\]_{}"
 # two passes choose the same matches as one alternation, and the optional \s can never be a \r or
 # \n (pass 1 has isolated them). Everything else is gap, kept whole (isolated splits keep gaps as
 # pieces) -- except a \s that starts the next \p{L} or \p{P} match. Pass 4 (CJK) never fires on ASCII.
+# No two alternatives match at the same position, so their order is free: the most frequent first.
 ASCII_PIECE = re.compile(
-    rf"[\r\n]|[0-9]|[{_W}]?[{_L}]+|[{_W}]?[{_P}]+|(?:[^\r\n0-9{_L}{_P}{_W}]|[{_W}](?![{_L}{_P}]))+")
+    rf"[{_W}]?[{_L}]+|[{_W}]?[{_P}]+|(?:[^\r\n0-9{_L}{_P}{_W}]|[{_W}](?![{_L}{_P}]))+|[\r\n]|[0-9]")
 LINE = re.compile(r"[\r\n]|[^\r\n]+")
 
 DEFAULT_MAX_CACHED = 200_000  # distinct pieces kept per process (<= ~60 MB); the cache restarts when full
@@ -109,10 +110,10 @@ class PieceEncoder:
     def encode(self, texts: list[str]) -> list[list[int]]:
         split = [split_pieces(t) for t in texts]
         cache = self.cache
-        missing = {p for pieces in split for p in pieces if p not in cache}
+        missing = set(chain.from_iterable(split)).difference(cache)
         if len(cache) + len(missing) > self.max_cached:
             cache.clear()  # bounded memory; a batch's own pieces always fit below
-            missing = {p for pieces in split for p in pieces}
+            missing = set(chain.from_iterable(split))
         if missing:
             ascii_, other = [], []
             for p in missing:
