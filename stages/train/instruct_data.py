@@ -107,7 +107,7 @@ class ChatTokenizer:
             j = bisect.bisect_right(starts, a) - 1
             # a token that straddles a prompt/response border stays prompt (never seen with this template)
             is_response[k] = j >= 0 and b <= spans[j][1] and b > a
-        return np.asarray(enc.ids, dtype=np.int32), is_response
+        return np.asarray(enc.ids, dtype=np.int64), is_response
 
 
 def _token_name(value) -> Optional[str]:
@@ -147,7 +147,7 @@ def encode_examples(records: Iterable[dict], tok: ChatTokenizer, seq_length: int
         if not resp[1:].any():   # nothing left to learn from
             stats.dropped += 1
             continue
-        out.append((ids, resp))
+        out.append((ids.astype(np.int32), resp))   # kept for the whole run: 4 bytes an id
     stats.examples = len(out)
     return out
 
