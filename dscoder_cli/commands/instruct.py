@@ -32,7 +32,7 @@ def instruct(
     steps: Optional[int] = typer.Option(None, help="Optimizer steps [default: --epochs over the data]."),
     epochs: float = typer.Option(3.0, help="Passes over the data when --steps is not given."),
     pack: bool = typer.Option(False, "--pack/--no-pack", help="Pack several examples per sequence (each keeps "
-                              "its own loss mask)."),
+                              "its own loss mask and attends only to itself)."),
     tokenizer: Optional[Path] = typer.Option(None, help="Tokenizer folder [default: the checkpoint's]."),
     save_interval: int = typer.Option(500, min=1, help="Checkpoint every N steps (and at the end)."),
     keep_checkpoints: int = KEEP_CHECKPOINTS,
