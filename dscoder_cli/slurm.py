@@ -122,7 +122,9 @@ def submit_stage(stage_args: list[str], output: Path, opts: SlurmOptions, dry_ru
         # there, instead of every task training the same tokenizer.
         result["tokenizer_job"] = None
         one = logs / f"tokenize-tokenizer-{stamp}.sbatch"
-        one.write_text(array_script([*stage_args, "--tokenizer-only"], output, opts, single=True),
+        one.write_text(array_script([*stage_args, "--tokenizer-only"], output,
+                                     replace(opts, job_name=f"{opts.job_name or 'dscoder-tokenize'}-tokenizer"),
+                                     single=True),
                        encoding="utf-8")
         result["tokenizer_script"] = str(one)
         if not dry_run:
