@@ -19,7 +19,7 @@ This module gives the same ids with less work:
 `piece_encoder()` turns this on only for a tokenizer whose normalizer and pre-tokenizer are exactly
 the released DeepSeek-Coder ones, after checking the split against the library on a probe of every
 ASCII character in every context (`check_split`); any other tokenizer is encoded by the library as a
-whole (`LibraryEncoder`). tests/stages/tokenize/test_pieces.py compares both with the library on the
+whole (`LibraryEncoder`). tests/stages/tokenize/test_tokenize_pieces.py compares both with the library on the
 standard library's sources and on random Unicode.
 """
 
@@ -63,6 +63,8 @@ DEFAULT_MAX_CACHED = 200_000  # distinct pieces kept per process (<= ~60 MB); th
 
 
 class Encoder(Protocol):
+    name: str  # "pieces" or "library", for the log
+
     def encode(self, texts: list[str]) -> list[list[int]]: ...
 
 
