@@ -11,7 +11,8 @@ from . import __version__
 app = typer.Typer(
     help="The DeepSeek-Coder recipe (arXiv 2401.14196) as one toolchain. "
          "Every stage is `dscoder STAGE INPUT OUTPUT [options]` and can be resumed by re-running it.",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    rich_markup_mode=None)  # help texts are plain: `[default: …]` must not be read as rich markup
 
 
 def _version(value: bool) -> None:
@@ -37,7 +38,7 @@ def main() -> None:
 # Each stage's command lives in dscoder_cli/commands/<stage>.py and registers itself on `app` when
 # imported; this order is the pipeline's, which is the order `dscoder --help` lists them in.
 COMMAND_ORDER = ["crawl", "filter", "topo_sort", "dedup", "tokenize", "pretrain", "extend_context",
-                 "instruct", "eval", "report", "submit", "status"]
+                 "instruct", "export_hf", "eval", "report", "submit", "status"]
 
 
 def _register_commands() -> None:

@@ -24,11 +24,13 @@ JSON_OUT = typer.Option(False, "--json", help="Print the summary as JSON on stdo
 
 
 def execute(stage, output: Path, workers, rank, world_size, overwrite, strict, as_json,
-            prepare_only: bool = False) -> None:
-    run = RunOptions(output=output, workers=workers, rank=rank, world_size=world_size,
-                     overwrite=overwrite, strict=strict, reporter=default_reporter(), prepare_only=prepare_only)
+            prepare_only: bool = False, run=None) -> None:
+    """Run `stage` and print its summary; `run(options) -> summary` replaces `run_stage(stage, ·)`
+    for a command that drives the runner itself (dedup's phases)."""
+    options = RunOptions(output=output, workers=workers, rank=rank, world_size=world_size,
+                         overwrite=overwrite, strict=strict, reporter=default_reporter(), prepare_only=prepare_only)
     try:
-        summary = run_stage(stage, run)
+        summary = run(options) if run is not None else run_stage(stage, options)
     except StrictFailure as exc:
         (print_json if as_json else print_summary)(exc.summary)
         fail(exc)

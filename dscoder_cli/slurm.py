@@ -31,6 +31,11 @@ class SlurmOptions:
     cpu_only: bool = False  # training on CPU nodes (no --gpus-per-node)
 
 
+def has_option(args: list[str], *flags: str) -> bool:
+    """Whether `args` give one of `flags`, as `--flag value`, `--flag=value` or a short form."""
+    return any(a.split("=", 1)[0] in flags for a in args)
+
+
 def dscoder_command() -> list[str]:
     """How the array tasks start dscoder: the same interpreter as this process (shared FS)."""
     return [sys.executable, "-m", "dscoder_cli"]
@@ -55,7 +60,7 @@ def array_script(stage_args: list[str], output: Path, opts: SlurmOptions, single
     if opts.dependency:
         lines.append(f"#SBATCH --dependency={opts.dependency}")
     lines += [f"#SBATCH {arg}" for arg in opts.sbatch_args]
-    workers = f" --workers {opts.cpus_per_task}" if opts.cpus_per_task and "--workers" not in stage_args else ""
+    workers = f" --workers {opts.cpus_per_task}" if opts.cpus_per_task and not has_option(stage_args, "--workers", "-w") else ""
     command = shlex.join(dscoder_command() + stage_args)
     lines += ["set -euo pipefail",
               *([] if single else ["# Rank and world size come from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT."]),
@@ -110,7 +115,7 @@ def submit_stage(stage_args: list[str], output: Path, opts: SlurmOptions, dry_ru
     """Write and submit the array job and the dependent stats job; returns ids and the script path."""
     if opts.array_size < 1:
         raise UsageError("--array-size must be at least 1")
-    if any(a in ("--rank", "--world-size", "--overwrite") for a in stage_args):
+    if has_option(stage_args, "--rank", "--world-size", "--overwrite"):
         raise UsageError("--rank/--world-size come from the array; --overwrite would let tasks delete "
                          "each other's work (delete OUTPUT first instead)")
     logs = output / "_dscoder" / "slurm"
@@ -141,6 +146,6 @@ def submit_stage(stage_args: list[str], output: Path, opts: SlurmOptions, dry_ru
     stats_cmd = shlex.join(dscoder_command() + ["status", str(output), "--refresh", "--json"])
     stats_job = _sbatch([f"--dependency=afterany:{array_job}", f"--job-name=dscoder-{stage_args[0]}-stats",
                          f"--output={logs}/%j-stats.out", *(f"--partition={opts.partition}",) * bool(opts.partition),
-                         "--wrap", stats_cmd])
+                         *(f"--time={opts.time}",) * bool(opts.time), *opts.sbatch_args, "--wrap", stats_cmd])
     result.update(array_job=array_job, stats_job=stats_job)
     return result

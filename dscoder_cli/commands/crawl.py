@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Optional
 
@@ -40,6 +39,6 @@ def crawl(
             crawl=CrawlConfig(max_file_size=max_file_size, languages=langs, clone_timeout=clone_timeout),
             github={"api_url": github_api_url, "max_results": github_max_results,
                     "created_before": created_before})
-        return CrawlStage(config, log=lambda m: print(m, file=sys.stderr))
+        return CrawlStage(config)
 
     execute(guard(build), output, workers, rank, world_size, overwrite, strict, as_json)

@@ -8,11 +8,7 @@ from typing import Optional
 import typer
 
 from ..app import app
-from ..common import JSON_OUT, OVERWRITE, RANK, STRICT, WORKERS, WORLD, fail, guard
-from ..runtime.errors import DscoderError
-from ..runtime.progress import default_reporter
-from ..runtime.runner import RunOptions, StrictFailure
-from ..summary import print_json, print_summary
+from ..common import JSON_OUT, OVERWRITE, RANK, STRICT, WORKERS, WORLD, execute, guard
 
 PHASE_CHOICES = ["all", "signatures", "buckets", "cluster", "remove"]
 
@@ -50,13 +46,5 @@ def dedup(
                            verify=verify)
 
     config = guard(build)
-    options = RunOptions(output=output, workers=workers, rank=rank, world_size=world_size,
-                         overwrite=overwrite, strict=strict, reporter=default_reporter())
-    try:
-        summary = run(config, options, phase=phase)
-    except StrictFailure as exc:
-        (print_json if as_json else print_summary)(exc.summary)
-        fail(exc)
-    except DscoderError as exc:
-        fail(exc)
-    (print_json if as_json else print_summary)(summary)
+    execute(None, output, workers, rank, world_size, overwrite, strict, as_json,
+            run=lambda options: run(config, options, phase=phase))

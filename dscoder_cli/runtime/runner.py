@@ -181,12 +181,12 @@ def run_stage(stage: Stage, run: RunOptions) -> dict:
     if run.workers < 1:
         raise UsageError("--workers must be at least 1")
     rank, world_size = resolve_rank(run.rank, run.world_size)
-    layout, units = open_output(stage, run, world_size)
     reporter = run.reporter
-    stage.log = reporter.log
+    stage.log = reporter.log  # before open_output: plan() may report (crawl resolving its source)
+    layout, units = open_output(stage, run, world_size)
     stage.prepare(layout.root)
-    mine = units[rank::world_size]
-    todo = [] if run.prepare_only else [u for u in mine if not layout.done(u.name).exists()]
+    mine = [] if run.prepare_only else units[rank::world_size]
+    todo = [u for u in mine if not layout.done(u.name).exists()]
     reporter.start(stage.name, len(todo), len(mine), sum(u.size for u in todo))
     t0 = time.monotonic()
     failed_now: list[str] = []

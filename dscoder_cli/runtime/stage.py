@@ -69,7 +69,7 @@ class Stage(ABC):
         """The units of work, in output order. Called once per output folder (then read back)."""
 
     def log(self, message: str) -> None:
-        """A progress line for the user; the runner points it at its reporter before prepare()."""
+        """A progress line for the user; the runner points it at its reporter before plan()."""
 
     def prepare(self, output: Path) -> None:
         """Called once per run, after the output folder is opened and before any unit is processed

@@ -45,9 +45,8 @@ def group_repos(repos: list[RepoSpec], shard_size: int) -> list[list[RepoSpec]]:
 class CrawlStage(Stage):
     name = "crawl"
 
-    def __init__(self, config: CrawlStageConfig, log=None):
+    def __init__(self, config: CrawlStageConfig):
         self.config = config
-        self.log = log
         self.plan_errors: list[dict] = []
 
     def options(self) -> dict:
