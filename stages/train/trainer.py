@@ -69,7 +69,8 @@ class Trainer:
         import torch
         import torch.distributed as dist
         from megatron.core import parallel_state as ps
-        from megatron.core.distributed import DistributedDataParallel, DistributedDataParallelConfig
+        from megatron.core.distributed import (DistributedDataParallel, DistributedDataParallelConfig,
+                                               finalize_model_grads)
 
         self.cfg, self.rt = cfg, rt
         self.output = Path(cfg.output)
@@ -100,6 +101,9 @@ class Trainer:
             from megatron.core.transformer.module import Float16Module
             module = Float16Module(self.model.config, self.model)
         self.ddp = DistributedDataParallel(config=self.model.config, ddp_config=ddp_cfg, module=module)
+        # Without overlap, DDP reduces gradients only when the schedule ends with this hook: unset,
+        # every data-parallel replica would train on its own gradients and drift apart.
+        self.model.config.finalize_model_grads_func = finalize_model_grads
         self.optimizer = build_optimizer(cfg, [self.ddp], rt)
 
         dp_size, dp_rank = ps.get_data_parallel_world_size(), ps.get_data_parallel_rank()

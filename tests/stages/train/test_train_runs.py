@@ -88,6 +88,13 @@ def test_pipeline_parallel_2_matches_pp1(work, reference):
     assert max(abs(a - b) for a, b in zip(pp2, reference, strict=True)) < 1e-4, (pp2, reference)
 
 
+def test_data_parallel_2_matches_dp1(work, reference):
+    """Two data-parallel replicas, each half of every global batch: gradients averaged across them."""
+    small_run(work, "dp2", "--nproc", 2)
+    dp2 = [r["loss"] for r in read_metrics(work / "dp2")]
+    assert max(abs(a - b) for a, b in zip(dp2, reference, strict=True)) < 1e-4, (dp2, reference)
+
+
 def test_tp2_checkpoint_resumes_at_tp1(work, reference, tp2_output):
     out = work / "tp2-to-tp1"
     shutil.copytree(tp2_output, out)
