@@ -15,6 +15,7 @@ Inputs are tokenized with BOS (DeepSeek's scripts) and truncated from the left t
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,13 @@ class Request:
     prompt: Prompt
     stop: list[str] = field(default_factory=list)
     max_new_tokens: int = 500
+    seed: int = 0  # this sample's own seed (`sample_seed`): samples of one prompt differ, re-runs agree
+
+
+def sample_seed(seed: int, task_id: str, sample: int) -> int:
+    """A seed per (task, sample), independent of batching and of what a resumed run skips."""
+    digest = hashlib.blake2b(f"{seed}\x00{task_id}\x00{sample}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
 
 
 @dataclass(frozen=True)
@@ -137,7 +145,7 @@ class TransformersBackend(Backend):
         kwargs = dict(max_new_tokens=max_new, pad_token_id=pad, eos_token_id=self.eos_ids or None,
                       stopping_criteria=[criteria])
         if self.sampling.temperature > 0:
-            torch.manual_seed(self.sampling.seed)
+            torch.manual_seed(batch[0].seed)  # one seed per batch: batches of the same prompt differ
             kwargs.update(do_sample=True, temperature=self.sampling.temperature, top_p=self.sampling.top_p)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
@@ -206,7 +214,7 @@ class VLLMBackend(Backend):
             params.append(SamplingParams(temperature=self.sampling.temperature,
                                          top_p=self.sampling.top_p if self.sampling.temperature > 0 else 1.0,
                                          max_tokens=r.max_new_tokens, stop=r.stop or None,
-                                         seed=self.sampling.seed))
+                                         seed=r.seed))
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
         return [o.outputs[0].text for o in outputs]
 

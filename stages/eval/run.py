@@ -228,7 +228,7 @@ class Evaluation:
         if not todo:
             return None
         backend = self._backend()
-        from .generate import Request
+        from .generate import Request, sample_seed
         max_new = self.max_new_tokens(bench)
         self.log(f"{bench.name}: generating {len(todo)} samples ({len(have)} already done) with {backend.name}")
         writer = Appender(path)
@@ -238,7 +238,7 @@ class Evaluation:
             for i in range(0, len(todo), chunk):
                 part = todo[i:i + chunk]
                 requests = [Request(model_prompt(bench, t, self.cfg.instruct), stop_words(bench, t, self.cfg.instruct),
-                                    max_new) for t, _ in part]
+                                    max_new, sample_seed(self.cfg.seed, t.task_id, s)) for t, s in part]
                 texts = backend.generate(requests)
                 for (task, sample), raw in zip(part, texts):
                     writer.write({"task_id": task.task_id, "sample": sample,
@@ -328,8 +328,10 @@ class Evaluation:
     # -- summary --------------------------------------------------------------------------------
     def bench_summary(self, bench: Benchmark, skip: Optional[str]) -> dict:
         folder = self.out / bench.name
-        gens = read_records(folder / "generations.jsonl")
-        results = read_records(folder / "results.jsonl")
+        # Only this run's tasks: an earlier run with a larger --limit may have left more behind.
+        ids = {t.task_id for t in bench.tasks}
+        gens = [g for g in read_records(folder / "generations.jsonl") if g["task_id"] in ids]
+        results = [r for r in read_records(folder / "results.jsonl") if r["task_id"] in ids]
         per_task: dict[str, list[bool]] = defaultdict(list)
         for r in results:
             per_task[r["task_id"]].append(bool(r["passed"]))

@@ -284,6 +284,11 @@ class Sandbox:
                         capped = True
                 if capped:
                     break
+            if not streams and not capped:  # both pipes closed: the program may still be running
+                try:
+                    proc.wait(timeout=max(deadline - time.monotonic(), 0))
+                except subprocess.TimeoutExpired:
+                    timed_out = True
         finally:
             self._kill_all(proc)
             proc.stdout.close()

@@ -71,5 +71,8 @@ def test_resume_and_changed_options(cli, tmp_path):
     assert "options changed (timeout)" in r.stderr
     s = cli.json("eval", out, "--generations", gens, "--limit", 5, "--timeout", 3, "--overwrite")
     assert s["this_run"]["executed"] == 5
+    # A smaller --limit later: the summary counts only its tasks, not what the larger run left.
+    b = cli.json("eval", out, "--generations", gens, "--limit", 3, "--timeout", 3)["benchmarks"]["humaneval"]
+    assert (b["tasks"], b["tasks_executed"], b["executed"]) == (3, 3, 3)
     # Steps run on their own: execute-only on a fresh output without generations is a usage error.
     cli("eval", tmp_path / "nothing", "--steps", "execute", expect=2)

@@ -55,6 +55,8 @@ def test_hostile_programs(cli, tmp_path):
         "setsid_escape": "    import os, time\n    for _ in range(5):\n        if os.fork() == 0:\n"
                          "            os.setsid()\n            time.sleep(600)\n    return x + 1\n",
         "crash": "    raise ValueError('boom')\n",
+        # closing stdout and stderr is not the end of the program: it still passes, after 1 s
+        "closes_output": "    import os, time\n    os.close(1)\n    os.close(2)\n    time.sleep(1)\n    return x + 1\n",
     }
     tasks = [{**TASK, "task_id": f"t/{name}"} for name in body]
     bench = write_jsonl(tmp_path / "hostile.jsonl", tasks)
@@ -69,12 +71,12 @@ def test_hostile_programs(cli, tmp_path):
     assert status == {
         "correct": "passed", "wrong": "wrong_answer", "infinite_loop": "timeout", "fork_bomb": "timeout",
         "alloc_50gb": "memory_limit", "write_outside": "crash", "socket": "crash", "print_1gb": "output_limit",
-        "setsid_escape": "passed", "crash": "crash"}, res
+        "setsid_escape": "passed", "crash": "crash", "closes_output": "passed"}, res
     assert "PermissionError" in res["write_outside"]["reason"]
     assert not outside.exists() and not Path("/tmp/dscoder-pwned").exists()
     assert not accepted  # no connection reached the listener
     assert res["infinite_loop"]["seconds"] < 10 and res["print_1gb"]["seconds"] < 10
-    assert s["benchmarks"]["file-hostile"]["pass@1"] == 2 / len(body)
+    assert s["benchmarks"]["file-hostile"]["pass@1"] == 3 / len(body)
     if s["sandbox"]["uid_per_worker"]:
         # Nothing of any run is left: no process of a sandbox uid (uids are >= 1,000,000).
         leftovers = []

@@ -2,6 +2,7 @@
 DeepSeek-Coder special tokens) built in code, saved as a HuggingFace folder, evaluated by the CLI."""
 
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -63,11 +64,15 @@ def test_tiny_model_end_to_end(cli, tmp_path, tiny_model):
     # Sampling options differ from what OUTPUT was generated with: refused.
     r = cli(*args, "--n-samples", 2, "--temperature", 0.8, expect=2)
     assert "generation options changed" in r.stderr
-    # pass@k with sampling, on a fresh output.
+    # pass@k with sampling, on a fresh output; one sample per batch, and yet the samples differ.
     s = cli.json("eval", tmp_path / "sampled", "--model", tiny_model, "--limit", 2, "--max-new-tokens", 6,
-                 "--n-samples", 3, "--temperature", 0.8, "--backend", "transformers")
+                 "--n-samples", 3, "--temperature", 0.8, "--backend", "transformers", "--batch-size", 1)
     b = s["benchmarks"]["humaneval"]
     assert b["generated"] == 6 and "pass@1" in b and "pass@10" not in b
+    raws = defaultdict(set)
+    for g in read_jsonl(tmp_path / "sampled/humaneval/generations.jsonl"):
+        raws[g["task_id"]].add(g["raw"])
+    assert len(raws) == 2 and all(len(v) > 1 for v in raws.values()), raws
 
 
 def test_model_usage_errors(cli, tmp_path):
