@@ -17,6 +17,14 @@ def splitmix64(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def power_tables(base: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """`powers_mod_2_64(base, n)` from a cached table of the next power of two (at least 2^20): the
+    batches of a stage have a new length each time, and an exact-size cache would miss every one."""
+    size = 1 << max(20, int(n - 1).bit_length())
+    pw, inv = powers_mod_2_64(base, size)
+    return pw[:n], inv[:n]
+
+
 @lru_cache(maxsize=8)
 def powers_mod_2_64(base: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     """B^k and B^-k mod 2^64 for k < n (uint64 arithmetic wraps, which is the modulus); B odd.

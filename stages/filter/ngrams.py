@@ -32,15 +32,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stages.hashing import powers_mod_2_64, splitmix64
+from stages.hashing import power_tables, splitmix64
 
 NORMALISATION = "ascii-lower/words[0-9a-z_\\x80-\\xff]/v1"
 _WORD_RE = re.compile(rb"[0-9a-z_\x80-\xff]+")
 
-_M64 = (1 << 64) - 1
 _BASE = 0x100000001B3  # FNV prime: odd, so invertible mod 2^64
 _BLOCK_BYTES = 1 << 20
-MAX_N = 10
 
 
 def _lower_word_table() -> np.ndarray:
@@ -59,25 +57,6 @@ def reference_words(text: str | None) -> list[bytes]:
     return _WORD_RE.findall((text or "").encode("utf-8").lower())
 
 
-def _splitmix_constants(n: int) -> np.ndarray:
-    out, x = [], 0x9E3779B97F4A7C15
-    for _ in range(n):
-        x = (x + 0x9E3779B97F4A7C15) & _M64
-        z = x
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
-        out.append((z ^ (z >> 31)) | 1)
-    return np.array(out, dtype=np.uint64)
-
-
-def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
-    return powers_mod_2_64(_BASE, n)
-
-
-def _pow_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
-    size = 1 << max(20, int(n - 1).bit_length())  # few distinct sizes, so the cache hits
-    pw, inv = _powers(size)
-    return pw[:n], inv[:n]
 
 
 @dataclass
@@ -164,7 +143,7 @@ def _block_tokens(arr: pa.Array) -> Tokens:
     if len(starts) == 0:
         return Tokens(np.zeros(0, np.uint64), np.zeros(0, np.int64))
 
-    pw, inv = _pow_tables(n)
+    pw, inv = power_tables(_BASE, n)
     with np.errstate(over="ignore"):
         v = np.multiply(lower, pw, dtype=np.uint64)
         prefix = np.empty(n + 1, dtype=np.uint64)
@@ -179,16 +158,7 @@ def _block_tokens(arr: pa.Array) -> Tokens:
     return Tokens(h, np.repeat(np.arange(len(o) - 1, dtype=np.int64), per_row))
 
 
-_GRAM_BASE = int(_splitmix_constants(1)[0])  # odd
-
-
-def _gram_powers(n: int) -> tuple[np.ndarray, np.ndarray]:
-    return powers_mod_2_64(_GRAM_BASE, n)
-
-
-def gram_prefix(tok: Tokens) -> "GramPrefix":
-    return GramPrefix(tok)
-
+_GRAM_BASE = 0x6E789E6AA1B965F5  # splitmix64(2 * golden-ratio constant) | 1: odd
 
 class GramPrefix:
     """Prefix sums over the token hashes, from which any n-gram hash is two gathers away:
@@ -197,11 +167,11 @@ class GramPrefix:
     def __init__(self, tok: Tokens):
         self.tok = tok
         t = len(tok)
-        self.pw, self.inv = _gram_powers(t + 1)
+        pw, self.inv = power_tables(_GRAM_BASE, t + 1)
         with np.errstate(over="ignore"):
             self.prefix = np.empty(t + 1, dtype=np.uint64)
             self.prefix[0] = 0
-            np.cumsum(tok.hashes * self.pw[:t], out=self.prefix[1:])
+            np.cumsum(tok.hashes * pw[:t], out=self.prefix[1:])
 
     def grams(self, n: int, positions: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(hash, valid) of the n-grams starting at ``positions`` (default: every token).

@@ -40,7 +40,6 @@ GRAMMARS: dict[str, str] = {
     "Tcl": "tcl", "Thrift": "thrift", "TypeScript": "typescript", "Verilog": "verilog", "VHDL": "vhdl",
     "XSLT": "xml", "YAML": "yaml", "Zig": "zig",
 }
-CHECKED_LANGUAGES = frozenset({"Python", *GRAMMARS})
 
 
 @dataclass(frozen=True)

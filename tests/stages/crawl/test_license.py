@@ -1,5 +1,6 @@
 """Tests for stages.crawl.license: licence-file choice and SPDX detection from real texts."""
 
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -239,7 +240,7 @@ def test_unclear_or_ambiguous_is_none(text):
     assert detect_license(text) is None
 
 
-PYTHON_LICENSE = Path("/root/.pyenv/versions/3.11.7/lib/python3.11/LICENSE.txt")
+PYTHON_LICENSE = Path(sysconfig.get_paths()["stdlib"]) / "LICENSE.txt"
 
 
 @pytest.mark.skipif(not PYTHON_LICENSE.exists(), reason=f"{PYTHON_LICENSE} not on this machine")

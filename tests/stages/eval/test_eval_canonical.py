@@ -75,4 +75,5 @@ def test_resume_and_changed_options(cli, tmp_path):
     b = cli.json("eval", out, "--generations", gens, "--limit", 3, "--timeout", 3)["benchmarks"]["humaneval"]
     assert (b["tasks"], b["tasks_executed"], b["executed"]) == (3, 3, 3)
     # Steps run on their own: execute-only on a fresh output without generations is a usage error.
-    cli("eval", tmp_path / "nothing", "--steps", "execute", expect=2)
+    r = cli("eval", tmp_path / "nothing", "--steps", "execute", expect=2)
+    assert "nothing generated yet" in r.stderr

@@ -67,5 +67,6 @@ def test_instruct_extraction():
               "Hope it helps")
     code = extract_instruct_code(b, t, answer)
     assert "def truncate_number(number: float) -> float:\n    return number % 1.0" in code
+    assert "Sure" not in code and "Hope it helps" not in code and "```" not in code  # only the code block
     messages = model_prompt(b, t, instruct=True)
     assert messages[0]["role"] == "user" and "```python\n" + t.prompt.strip() + "\n```" in messages[0]["content"]

@@ -1,5 +1,6 @@
 """Python dependency parsing: small repositories built in code, exact edge sets."""
 
+import sysconfig
 from pathlib import Path
 
 from stages.topo_sort.deps import RepoFile, find_dependencies
@@ -102,7 +103,7 @@ def test_languages_filter_and_non_python_files():
 
 
 def _stdlib_package(name: str) -> list[RepoFile]:
-    root = Path("/root/.pyenv/versions/3.11.7/lib/python3.11") / name
+    root = Path(sysconfig.get_paths()["stdlib"]) / name
     return [RepoFile(p.relative_to(root.parent).as_posix(), "Python", p.read_text(encoding="utf-8"))
             for p in sorted(root.rglob("*.py"))]
 
