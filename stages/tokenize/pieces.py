@@ -33,16 +33,10 @@ from typing import Protocol
 
 from tokenizers import Tokenizer, models, pre_tokenizers
 
-# The released pre-tokenizer (deepseek-ai/deepseek-coder-*), as `Tokenizer.to_str()` writes it.
-DEEPSEEK_CODER_PRE_TOKENIZER = {
-    "type": "Sequence",
-    "pretokenizers": [
-        *({"type": "Split", "pattern": {"Regex": p}, "behavior": "Isolated", "invert": False}
-          for p in (r"[\r\n]", r"\s?\p{L}+", r"\s?\p{P}+", "[一-龥ࠀ-一가-퟿]+")),
-        {"type": "Digits", "individual_digits": True},
-        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False},
-    ],
-}
+from .tokenizer import deepseek_pre_tokenizer
+
+# The released pre-tokenizer (deepseek-ai/deepseek-coder-*; the one tokenizer.py trains with), as JSON.
+DEEPSEEK_CODER_PRE_TOKENIZER = json.loads(deepseek_pre_tokenizer().__getstate__())
 
 # ASCII classes as Oniguruma and Rust see them (checked by check_split): \s minus \r\n, \p{L}, \p{P}.
 # $ + < = > ^ ` | ~ are symbols (\p{S}), not punctuation; \x1c-\x1f are not \s.
@@ -104,7 +98,7 @@ class PieceEncoder:
 
     def __init__(self, tok: Tokenizer, max_cached: int = DEFAULT_MAX_CACHED):
         self.tok = tok  # the whole pre-tokenizer: non-ASCII lines
-        self.byte_level = Tokenizer.from_str(tok.to_str())  # only the byte-level mapping: ASCII pieces
+        self.byte_level = Tokenizer(tok.model)  # the same BPE, only the byte-level mapping: ASCII pieces
         self.byte_level.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
         self.max_cached = max_cached
         self.cache: dict[str, list[int]] = {}
@@ -139,7 +133,7 @@ def check_split(tok: Tokenizer, text: str | None = None) -> bool:
     """Whether `split_pieces` cuts `text` (ASCII) exactly where the tokenizer's pre-tokenizer does."""
     text = probe_text() if text is None else text
     assert text.isascii()
-    ours = [p for line in LINE.findall(text) for p in ASCII_PIECE.findall(line)]
+    ours = split_pieces(text)  # the encoder's own path
     # The library returns pieces after the byte-level mapping; map ours the same way to compare.
     mapped = [p for p, _ in tok.pre_tokenizer.pre_tokenize_str(text)]
     table = _byte_level_table()

@@ -254,8 +254,9 @@ class TokenizeStage(Stage):
                         start = rows_in
                         rows_in += batch.num_rows
                         text = batch.column(column)
-                        bytes_in += int(pc.sum(pc.binary_length(text)).as_py() or 0)
-                        keep = pc.fill_null(pc.greater(pc.binary_length(text), 0), False)
+                        length = pc.binary_length(text)
+                        bytes_in += int(pc.sum(length).as_py() or 0)
+                        keep = pc.fill_null(pc.greater(length, 0), False)
                         if not pc.all(keep).as_py():
                             bad = pa.Table.from_batches([batch]).filter(pc.invert(keep))
                             reasons = ["null_text" if t is None else "empty_text" for t in bad[column].to_pylist()]
