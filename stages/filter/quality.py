@@ -39,6 +39,7 @@ import numpy as np
 
 from stages.filter.rules import Rule
 from stages.filter.syntax import row_syntax, split_files
+from stages.topo_sort.samples import BLOCK_COMMENT, LINE_COMMENT
 
 
 @dataclass(frozen=True)
@@ -152,20 +153,19 @@ class AlnumFraction(Rule):
         return {"quality_alnum_fraction": scores}
 
 
-_HASH = ("Python", "Shell", "Ruby", "Perl", "R", "YAML", "Makefile", "Dockerfile", "CMake", "Julia", "Elixir",
-         "PowerShell", "Tcl", "Tcsh", "AWK", "CoffeeScript", "Nix", "TOML")
-_SLASH = ("C", "C++", "C#", "CUDA", "Java", "JavaScript", "TypeScript", "Go", "Rust", "Kotlin", "Scala", "Swift",
-          "PHP", "Dart", "Groovy", "GLSL", "Solidity", "Zig", "Protocol Buffer", "Thrift", "Verilog",
-          "SystemVerilog", "F#", "Stan", "ANTLR", "Alloy", "Bluespec", "CSS")
-_DASH = ("SQL", "Lua", "Haskell", "Elm", "Ada", "VHDL", "Agda", "Idris", "Lean", "AppleScript")
-_SEMI = ("Assembly", "Clojure", "Common Lisp", "Emacs Lisp", "Racket", "Scheme")
-_PERCENT = ("Erlang", "MATLAB", "Prolog", "TeX")
-COMMENT_PREFIXES: dict[str, tuple[str, ...]] = {
-    **{lang: ("#",) for lang in _HASH}, **{lang: ("//", "/*", "*") for lang in _SLASH},
-    **{lang: ("--",) for lang in _DASH}, **{lang: (";",) for lang in _SEMI},
-    **{lang: ("%",) for lang in _PERCENT}, "Fortran": ("!",), "Visual Basic": ("'",),
-    "HTML": ("<!--",), "XSLT": ("<!--",), "Batchfile": ("rem ", "REM ", "::"),
-}
+def _comment_prefixes() -> dict[str, tuple[str, ...]]:
+    """How a comment line starts, per language, from topo-sort's table of comment syntaxes; C-style
+    languages also have `/* … */` blocks, whose inner lines start with `*`."""
+    out: dict[str, tuple[str, ...]] = {}
+    for lang, prefix in LINE_COMMENT.items():
+        out[lang] = (prefix, "/*", "*") if prefix == "//" else (prefix,)
+    for lang, (open_, _) in BLOCK_COMMENT.items():
+        out[lang] = (open_, "*") if open_ == "/*" else (open_,)
+    out["Batchfile"] = ("rem ", "REM ", "::")  # REM in any case, and `::` labels used as comments
+    return out
+
+
+COMMENT_PREFIXES = _comment_prefixes()
 
 
 def code_lines(text: str, lang: str | None) -> int:

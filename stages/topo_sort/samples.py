@@ -14,38 +14,39 @@ from __future__ import annotations
 
 from stages.crawl.languages import detect_language
 
-# Line-comment prefix, or (open, close) for block comments, per language of the paper's Table 1.
-_HASH = ("AWK", "CMake", "Dockerfile", "Elixir", "Julia", "Makefile", "Maple", "Perl", "PowerShell",
-         "Python", "R", "Ruby", "SPARQL", "Shell", "Tcl", "Tcsh", "YAML", "Jupyter Notebook")
+# Line-comment prefix, or (open, close) for block comments, per language of the paper's Table 1 (the
+# one table: the quality filter's comment-line rule reads it too).
+_HASH = ("AWK", "CMake", "Dockerfile", "Elixir", "Julia", "Makefile", "Maple", "Nix", "Perl", "PowerShell",
+         "Python", "R", "Ruby", "SPARQL", "Shell", "TOML", "Tcl", "Tcsh", "YAML")
 _SLASH = ("Alloy", "Bluespec", "C", "C#", "C++", "CUDA", "Dart", "F#", "GLSL", "Go", "Groovy", "Java",
           "JavaScript", "Kotlin", "PHP", "Protocol Buffer", "Rust", "Scala", "Solidity", "Stan", "Stata",
-          "SystemVerilog", "Thrift", "TypeScript", "Verilog", "Zig", "ANTLR")
+          "Swift", "SystemVerilog", "Thrift", "TypeScript", "Verilog", "Zig", "ANTLR")
 _DASH = ("Ada", "Agda", "AppleScript", "Elm", "Haskell", "Idris", "Lean", "Lua", "SQL", "VHDL")
 _SEMI = ("Assembly", "Clojure", "Common Lisp", "Emacs Lisp", "Racket", "Scheme")
 _PERCENT = ("Erlang", "MATLAB", "Prolog", "TeX")
-_BLOCK = {
+BLOCK_COMMENT = {
     **{lang: ("<!--", "-->") for lang in ("HTML", "XSLT", "Markdown", "RMarkdown", "Literate Agda",
                                            "Literate CoffeeScript", "Literate Haskell")},
     **{lang: ("(*", "*)") for lang in ("OCaml", "Standard ML", "Mathematica", "Isabelle", "Augeas", "Pascal")},
     "CSS": ("/*", "*/"), "SAS": ("/*", "*/"), "Yacc": ("/*", "*/"), "Java Server Pages": ("<%--", "--%>"),
     "Smalltalk": ('"', '"'),
 }
-_LINE = {**{lang: "#" for lang in _HASH}, **{lang: "//" for lang in _SLASH},
+LINE_COMMENT = {**{lang: "#" for lang in _HASH}, **{lang: "//" for lang in _SLASH},
          **{lang: "--" for lang in _DASH}, **{lang: ";" for lang in _SEMI},
          **{lang: "%" for lang in _PERCENT}, "Batchfile": "REM", "Visual Basic": "'", "Fortran": "!",
          "CoffeeScript": "#", "reStructuredText": ".."}
 # JSON has no comment syntax (and Jupyter notebooks are JSON): their files get no header.
-_NO_COMMENT = {"JSON"}
+_NO_COMMENT = {"JSON", "Jupyter Notebook"}
 
 
 def path_comment(path: str, lang: str | None) -> str | None:
     """The header line for `path`, or None for languages without comments."""
-    if lang in _NO_COMMENT or lang == "Jupyter Notebook":
+    if lang in _NO_COMMENT:
         return None
-    if lang in _BLOCK:
-        open_, close = _BLOCK[lang]
+    if lang in BLOCK_COMMENT:
+        open_, close = BLOCK_COMMENT[lang]
         return f"{open_} {path} {close}"
-    return f"{_LINE.get(lang, '#')} {path}"
+    return f"{LINE_COMMENT.get(lang, '#')} {path}"
 
 
 def _with_newline(text: str) -> str:

@@ -90,7 +90,8 @@ def test_count_cycles():
 @pytest.mark.parametrize("path,lang,header", [
     ("pkg/a.py", "Python", "# pkg/a.py"), ("src/x.h", "C", "// src/x.h"), ("A.java", "Java", "// A.java"),
     ("p.cs", "C#", "// p.cs"), ("i.html", "HTML", "<!-- i.html -->"), ("q.sql", "SQL", "-- q.sql"),
-    ("m.ml", "OCaml", "(* m.ml *)"), ("s.css", "CSS", "/* s.css */"), ("c.json", "JSON", None)])
+    ("m.ml", "OCaml", "(* m.ml *)"), ("s.css", "CSS", "/* s.css */"), ("c.json", "JSON", None),
+    ("v.swift", "Swift", "// v.swift"), ("n.ipynb", "Jupyter Notebook", None)])
 def test_path_comment(path, lang, header):
     assert path_comment(path, lang) == header
 
