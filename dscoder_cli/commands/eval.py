@@ -64,8 +64,8 @@ def eval_(
     device: Optional[str] = typer.Option(None, "--device", help="transformers device [default: cuda if available]."),
     seed: int = typer.Option(1234, "--seed", help="Sampling seed."),
     workers: int = typer.Option(2, "--workers", "-w", min=1, help="Programs executed in parallel."),
-    timeout: float = typer.Option(10.0, "--timeout", help="Seconds per program run (DeepSeek: 10; compiling "
-                                  "gets 60 more)."),
+    timeout: float = typer.Option(10.0, "--timeout", help="Seconds per program run (DeepSeek: 10); "
+                                  "compiling gets max(60, this)."),
     steps: str = typer.Option("generate,execute", "--steps", help="generate, execute, or both (each resumes "
                               "on its own)."),
     overwrite: bool = OVERWRITE,
