@@ -5,8 +5,13 @@
 (nested modules: the longest module path wins; ``vendor/example.com/z`` folders too). Test files
 (``_test.go``) are not targets: importing a package never compiles its tests.
 
+Without any ``go.mod`` (crawl keeps only source files, so a crawled repository never has one;
+GOPATH-era repositories neither), a non-standard import path (its first element has a dot,
+like ``github.com``) resolves to the repository folder it ends with, the longest such folder:
+``github.com/acme/tool/pkg/util`` -> ``pkg/util``.
+
 Not resolved: files of one package folder among themselves (Go has no intra-package imports, so
-no order is implied), GOPATH-era repositories without ``go.mod``, ``replace`` directives.
+no order is implied), ``replace`` directives.
 """
 
 from __future__ import annotations
@@ -64,4 +69,12 @@ class Resolver:
             vendored = posixpath.join(root, "vendor", import_path)
             if vendored in self.packages:
                 return set(self.packages[vendored])
+        # With a go.mod, an import outside its module is another module's; without one, guess.
+        if self.modules or "." not in import_path.split("/")[0]:  # stdlib: "fmt", "net/http"
+            return set()
+        parts = import_path.split("/")
+        for k in range(1, len(parts)):  # the longest folder the import path ends with
+            package = "/".join(parts[k:])
+            if package in self.packages:
+                return set(self.packages[package])
         return set()

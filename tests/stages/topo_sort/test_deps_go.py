@@ -29,3 +29,16 @@ def test_nested_module_wins():
         RepoFile("a.go", "Go", 'package a\nimport "example.com/x/tools/gen"\n'),
     ]
     assert find_dependencies(files).edges["a.go"] == {"tools/gen/gen.go"}
+
+
+def test_without_go_mod_import_paths_resolve_by_their_folder_suffix():
+    """What a crawled repository looks like: crawl keeps .go files, not go.mod."""
+    files = [
+        RepoFile("cmd/tool/main.go", "Go", 'package main\nimport (\n  "errors"\n  "github.com/acme/tool/pkg/util"\n'
+                 '  "github.com/other/lib"\n)\n'),
+        RepoFile("pkg/util/util.go", "Go", "package util\n"),
+        RepoFile("errors/errors.go", "Go", "package errors\n"),  # same name as the standard library's
+    ]
+    g = find_dependencies(files)
+    assert g.edges["cmd/tool/main.go"] == {"pkg/util/util.go"}
+    assert (g.imports_total, g.imports_resolved) == (3, 1)
