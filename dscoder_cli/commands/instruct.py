@@ -55,7 +55,7 @@ def instruct(
     world = env.world_size if env.launcher != "single" else nproc
     try:
         from stages.train.finetune import instruct_config
-        cfg, stats = instruct_config(
+        cfg, stats, dataset = instruct_config(
             checkpoint, [str(d) for d in data], output, seq_length=seq_length, batch_tokens=batch_tokens,
             global_batch=global_batch, micro_batch=micro_batch, steps=steps, epochs=epochs, lr=lr,
             warmup_steps=warmup_steps, min_lr_ratio=min_lr_ratio, pack=pack, tokenizer=tokenizer, world_size=world,
@@ -63,7 +63,7 @@ def instruct(
             use_transformer_engine=not no_te, distributed_optimizer=distributed_optimizer, peak_tflops=peak_tflops)
         if env.rank == 0:
             print(f"instruct data: {json.dumps(stats)}", file=sys.stderr, flush=True)
-        result = launch(cfg, nproc, overwrite)
+        result = launch(cfg, nproc, overwrite, dataset=dataset)
     except (ValueError, FileNotFoundError) as exc:
         _usage_error(str(exc))
     print_result(result, cfg, as_json)

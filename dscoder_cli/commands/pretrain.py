@@ -91,9 +91,10 @@ def check_output(cfg, overwrite: bool, world_size: int) -> None:
         raise ValueError(f"{out} exists and is not a dscoder training output")
 
 
-def launch(cfg, nproc: int, overwrite: bool) -> Optional[dict]:
+def launch(cfg, nproc: int, overwrite: bool, dataset=None) -> Optional[dict]:
     """Run in this process (torchrun / srun / single) or spawn `nproc` local processes.
-    Returns the summary on the process that has one (rank 0 or the spawning parent)."""
+    Returns the summary on the process that has one (rank 0 or the spawning parent). `dataset`, when
+    the caller built it already, is used by a trainer in this process (spawned ones build their own)."""
     from stages.train.launch import dist_env, spawn_local
 
     env = dist_env()
@@ -110,7 +111,7 @@ def launch(cfg, nproc: int, overwrite: bool) -> Optional[dict]:
             raise typer.Exit(1)
         return summary_from_metrics(out, cfg.steps)
     from stages.train.trainer import train
-    result = train(cfg)
+    result = train(cfg, dataset)
     return result if env.rank == 0 else None
 
 

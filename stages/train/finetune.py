@@ -132,8 +132,9 @@ def instruct_config(checkpoint: Path, data: list[str], output: Path, *, seq_leng
                     batch_tokens: Optional[int] = INSTRUCT_BATCH_TOKENS, global_batch: Optional[int] = None,
                     micro_batch: int = 1, steps: Optional[int] = None, epochs: float = 3.0, lr: float = INSTRUCT_LR,
                     warmup_steps: int = INSTRUCT_WARMUP, min_lr_ratio: float = 0.0, pack: bool = False,
-                    tokenizer: Optional[Path] = None, world_size: int = 1, **run) -> tuple[TrainConfig, dict]:
-    """The config and the data statistics (records, examples, sequences, ...) it was sized from."""
+                    tokenizer: Optional[Path] = None, world_size: int = 1, **run) -> tuple[TrainConfig, dict, object]:
+    """The config, the data statistics (records, examples, sequences, ...) it was sized from, and the
+    dataset itself (a trainer in this process takes it instead of tokenizing the records again)."""
     from .data import TokenizerInfo
     from .instruct_data import build_instruct_dataset, data_files
     from .trainer import resolve_vocab
@@ -162,4 +163,4 @@ def instruct_config(checkpoint: Path, data: list[str], output: Path, *, seq_leng
         init_from_checkpoint=str(start.path) if start.kind == "checkpoint" else None,
         init_from_hf=str(start.path) if start.kind == "hf" else None,
         stage="instruct", data_format="instruct", tokenizer=str(Path(tok_dir).resolve()), pack_sequences=pack, **run)
-    return resolve_vocab(cfg), dict(dataset.stats.as_dict(), steps=steps, global_batch=global_batch)
+    return resolve_vocab(cfg), dict(dataset.stats.as_dict(), steps=steps, global_batch=global_batch), dataset
