@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from dscoder_cli.runtime.runner import RunOptions, run_stage
+from stages.core.runner import RunOptions, run_stage
 from stages.filter.benchmarks import benchmarks_dir, load_test_texts
 from stages.filter.decontam import BenchmarkIndex, DecontamConfig, ReferenceIndex
 from stages.filter.ngrams import tokenize

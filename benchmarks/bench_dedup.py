@@ -27,11 +27,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from dscoder_cli.runtime.runner import RunOptions, run_stage
-from dscoder_cli.runtime.stage import Stage, Unit, UnitResult
+from stages.core.runner import RunOptions, run_stage
+from stages.core.stage import Stage, Unit, UnitResult
 from stages.dedup.minhash import MinHasher, band_hashes
 from stages.dedup.stage import DedupConfig, run
-from stages.schemas import SAMPLES_SCHEMA
+from stages.core.schemas import SAMPLES_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[1]
 NON_ALPHA = re.compile("[^A-Za-z_0-9]")

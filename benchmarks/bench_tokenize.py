@@ -94,7 +94,7 @@ def raw_encode(tokenizer_dir: Path, texts: list[str], method: str, batch: int = 
 
 
 def run_stage_once(corpus: Path, tokenizer_dir: Path, out: Path, workers: int) -> tuple[int, float, float]:
-    from dscoder_cli.runtime.runner import RunOptions, run_stage
+    from stages.core.runner import RunOptions, run_stage
     from stages.tokenize.stage import TokenizeConfig, TokenizeStage
     shutil.rmtree(out, ignore_errors=True)
     c0, t0 = _cpu(), time.perf_counter()

@@ -7,7 +7,7 @@ import random
 import shutil
 import time
 
-from dscoder_cli.runtime.runner import RunOptions, run_stage
+from stages.core.runner import RunOptions, run_stage
 from stages.topo_sort.deps import RepoFile
 from stages.topo_sort.stage import PAPER_SCOPE, TopoSortConfig, TopoSortStage, repo_samples
 

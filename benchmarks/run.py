@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dscoder_cli.runtime.runner import RunOptions, run_stage
+from stages.core.runner import RunOptions, run_stage
 from stages.crawl.reader import CrawlConfig
 from stages.crawl.stage import CrawlStage, CrawlStageConfig
 from stages.filter.stage import FilterConfig, FilterStage

@@ -1,3 +1,3 @@
 """dscoder: the DeepSeek-Coder recipe as one command-line toolchain."""
 
-__version__ = "0.1.0"
+from stages.core import __version__  # noqa: F401  (one version, recorded in every manifest)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import typer
 
-from .runtime.errors import DscoderError, UsageError
-from .runtime.progress import default_reporter
-from .runtime.runner import RunOptions, StrictFailure, run_stage
+from stages.core.errors import DscoderError, UsageError
+from stages.core.progress import default_reporter
+from stages.core.runner import RunOptions, StrictFailure, run_stage
 from .summary import print_json, print_summary
 
 # Options every data stage shares (DESIGN.md section 3).

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .runtime.errors import DscoderError, UsageError
+from stages.core.errors import DscoderError, UsageError
 
 
 @dataclass

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from .runtime.errors import UsageError
-from .runtime.manifest import OutputLayout, merge_stats
-from .runtime.runner import finalize
+from stages.core.errors import UsageError
+from stages.core.manifest import OutputLayout, merge_stats
+from stages.core.runner import finalize
 from .summary import print_summary
 
 

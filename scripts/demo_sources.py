@@ -25,7 +25,7 @@ def packages(folder: Path) -> list[Path]:
 
 
 def source_mb(folder: Path) -> float:
-    from stages.crawl.languages import detect_language
+    from stages.core.languages import detect_language
     total = 0
     for dirpath, _, files in os.walk(folder):
         for f in files:

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dscoder_cli.app import app
-from stages.schemas import FILES_SCHEMA
+from stages.core.schemas import FILES_SCHEMA
 
 
 

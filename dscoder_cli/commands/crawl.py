@@ -28,7 +28,7 @@ def crawl(
     overwrite: bool = OVERWRITE, strict: bool = STRICT, as_json: bool = JSON_OUT,
 ) -> None:
     """Crawl repositories into repository-aligned `files` Parquet shards."""
-    from stages.crawl.languages import resolve_languages
+    from stages.core.languages import resolve_languages
     from stages.crawl.reader import CrawlConfig
     from stages.crawl.stage import CrawlStage, CrawlStageConfig
 

@@ -8,7 +8,7 @@ import typer
 
 from ..app import app
 from ..common import JSON_OUT, fail
-from ..runtime.errors import DscoderError
+from stages.core.errors import DscoderError
 from ..summary import print_json
 
 @app.command()

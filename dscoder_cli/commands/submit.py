@@ -11,7 +11,7 @@ import typer
 
 from ..app import app
 from ..common import fail
-from ..runtime.errors import DscoderError
+from stages.core.errors import DscoderError
 
 DATA_STAGES = ("crawl", "filter", "topo-sort", "dedup", "tokenize")
 TRAINING_STAGES = ("pretrain", "extend-context", "instruct")

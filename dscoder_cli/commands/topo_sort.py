@@ -22,7 +22,7 @@ def topo_sort(
     overwrite: bool = OVERWRITE, strict: bool = STRICT, as_json: bool = JSON_OUT,
 ) -> None:
     """Order each repository's files by their dependencies (§2.2, Algorithm 1) into repository-level samples."""
-    from stages.crawl.languages import resolve_languages
+    from stages.core.languages import resolve_languages
     from stages.topo_sort.stage import TopoSortConfig, TopoSortStage
 
     def build():

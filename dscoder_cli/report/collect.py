@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from ..runtime.manifest import OutputLayout, merge_stats
+from stages.core.manifest import OutputLayout, merge_stats
 
 PIPELINE = ["crawl", "filter", "topo-sort", "dedup", "tokenize"]
 # DeepSeek-Coder base models, paper Table 3 / DESIGN.md section 5 (pass@1, %).

@@ -6,7 +6,7 @@ import time
 from html import escape
 from pathlib import Path
 
-from .. import __version__
+from stages.core import __version__
 from .collect import PAPER, Collected, cluster_sizes, language_bytes
 from .svg import bars, grouped_bars, lines
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from . import git
-from .languages import detect_language
+from stages.core.languages import detect_language
 from .license import detect_license, find_license_file
 from .sources import RepoSpec
 

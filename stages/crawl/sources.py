@@ -6,7 +6,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from dscoder_cli.runtime.errors import UsageError
+from stages.core.errors import UsageError
 
 from .git import check_clone_url, is_git_repo, looks_like_url
 
@@ -40,7 +40,7 @@ def local_repo(path: Path, max_file_size: int) -> RepoSpec:
 
 def _folder_size(path: Path, max_file_size: int) -> int:
     """Bytes of the files crawl would keep (known language, under the size limit)."""
-    from .languages import detect_language
+    from stages.core.languages import detect_language
     total = 0
     for dirpath, dirnames, filenames in os.walk(path):
         dirnames[:] = [d for d in dirnames if d not in (".git", ".hg", ".svn")]
@@ -57,7 +57,7 @@ def _folder_size(path: Path, max_file_size: int) -> int:
 def _git_size(path: Path, max_file_size: int) -> int:
     from .git import GitError, head_commit, ls_tree
     try:
-        from .languages import detect_language
+        from stages.core.languages import detect_language
         return sum(e.size or 0 for e in ls_tree(path, head_commit(path))
                    if (e.size or 0) <= max_file_size and detect_language(e.path))
     except GitError:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from dscoder_cli.runtime.shards import shard_name
-from dscoder_cli.runtime.stage import Stage, Unit, UnitResult
+from stages.core.shards import shard_name
+from stages.core.stage import Stage, Unit, UnitResult
 
-from stages.schemas import FILES_SCHEMA
+from stages.core.schemas import FILES_SCHEMA
 
 from .git import GitError
 from .reader import CrawlConfig, read_repo

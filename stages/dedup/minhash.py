@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from stages.hashing import powers_mod_2_64, splitmix64
+from stages.core.hashing import powers_mod_2_64, splitmix64
 
 M64 = (1 << 64) - 1
 _TOKEN_BASE = np.uint64(0x9E3779B97F4A7C15 | 1)  # odd: invertible mod 2^64

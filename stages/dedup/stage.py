@@ -26,11 +26,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
-from dscoder_cli.runtime.errors import UsageError
-from dscoder_cli.runtime.manifest import META, OutputLayout
-from dscoder_cli.runtime.runner import RunOptions, resolve_rank, run_stage
-from dscoder_cli.runtime.shards import check_same_units, read_shard, shard_units
-from dscoder_cli.runtime.stage import Stage, Unit, UnitResult
+from stages.core.errors import UsageError
+from stages.core.manifest import META, OutputLayout
+from stages.core.runner import RunOptions, resolve_rank, run_stage
+from stages.core.shards import check_same_units, read_shard, shard_units
+from stages.core.stage import Stage, Unit, UnitResult
 
 from .clustering import (SURVIVOR_RULE, bucket_edges, connected_components, make_key,
                          removal_map)

@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stages.hashing import power_tables, splitmix64
+from stages.core.hashing import power_tables, splitmix64
 
 NORMALISATION = "ascii-lower/words[0-9a-z_\\x80-\\xff]/v1"
 _WORD_RE = re.compile(rb"[0-9a-z_\x80-\xff]+")

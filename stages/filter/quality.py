@@ -39,7 +39,7 @@ import numpy as np
 
 from stages.filter.rules import Rule
 from stages.filter.syntax import row_syntax, split_files
-from stages.topo_sort.samples import BLOCK_COMMENT, LINE_COMMENT
+from stages.core.sample_text import BLOCK_COMMENT, LINE_COMMENT
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dscoder_cli.runtime.errors import UsageError
-from dscoder_cli.runtime.shards import check_shard_units, read_shard, shard_units
-from dscoder_cli.runtime.stage import Stage, Unit, UnitResult
+from stages.core.errors import UsageError
+from stages.core.shards import check_shard_units, read_shard, shard_units
+from stages.core.stage import Stage, Unit, UnitResult
 
 from .decontam import DecontamConfig
 from .quality import QualityConfig

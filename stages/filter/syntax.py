@@ -24,7 +24,7 @@ import re
 import warnings
 from dataclasses import dataclass
 
-from stages.crawl.languages import detect_language
+from stages.core.languages import detect_language
 
 # dscoder language (crawl's names, paper Table 1) -> tree-sitter-language-pack grammar.
 GRAMMARS: dict[str, str] = {
@@ -147,7 +147,7 @@ def file_syntax(text: str, lang: str | None) -> SyntaxScore | None:
 def _topo_sort_splitter():
     # HOOK: topo-sort owns the sample format; its splitter is used when present.
     try:
-        from stages.topo_sort.samples import split_sample
+        from stages.core.sample_text import split_sample
     except ImportError:
         return None
     return split_sample

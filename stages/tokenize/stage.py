@@ -27,10 +27,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from dscoder_cli.runtime.atomic import TMP_MARK, atomic_path, remove_stale_tmp
-from dscoder_cli.runtime.errors import DscoderError, UsageError
-from dscoder_cli.runtime.shards import CorruptShard, check_shard_units, shard_units
-from dscoder_cli.runtime.stage import Stage, Unit, UnitResult
+from stages.core.atomic import TMP_MARK, atomic_path, remove_stale_tmp
+from stages.core.errors import DscoderError, UsageError
+from stages.core.shards import CorruptShard, check_shard_units, shard_units
+from stages.core.stage import Stage, Unit, UnitResult
 
 from . import fim
 from .indexed import IndexedDatasetWriter, token_dtype

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from dscoder_cli.runtime.shards import check_shard_units, read_shard, shard_units
-from dscoder_cli.runtime.stage import Stage, Unit, UnitResult
-from stages.schemas import SAMPLES_SCHEMA
+from stages.core.shards import check_shard_units, read_shard, shard_units
+from stages.core.stage import Stage, Unit, UnitResult
+from stages.core.schemas import SAMPLES_SCHEMA
 
 from .deps import RepoFile, find_dependencies
 from .order import order_repository
-from .samples import build_sample_text
+from stages.core.sample_text import build_sample_text
 
 # The paper applies repository-level concatenation to these; other languages stay one file per sample.
 PAPER_SCOPE = ("Python", "Java", "C#", "C", "C++")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 class RepoFile:
     """One file of a repository, as in the crawl schema (DESIGN.md section 4).
 
-    ``lang`` is a language name of ``stages.crawl.languages.LANGUAGES`` ("Python", "C++" ...), or
+    ``lang`` is a language name of ``stages.core.languages.LANGUAGES`` ("Python", "C++" ...), or
     ``""`` for files without one (``go.mod`` is read from the list even without a language).
     """
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stages.schemas import SAMPLES_SCHEMA
+from stages.core.schemas import SAMPLES_SCHEMA
 
 TOKEN = re.compile(r"[A-Za-z_0-9]+")
 EDIT_RATES = (0.005, 0.01, 0.02, 0.05, 0.2, 0.5)

@@ -19,7 +19,7 @@ from scipy import sparse  # datasketch's dependency
 sys.path.insert(0, str(Path(__file__).parent))
 from dedup_fixtures import planted_corpus, read_parts, write_samples  # noqa: E402
 
-from dscoder_cli.runtime.runner import RunOptions  # noqa: E402
+from stages.core.runner import RunOptions  # noqa: E402
 from stages.dedup.minhash import MinHasher  # noqa: E402
 from stages.dedup.stage import DedupConfig, run  # noqa: E402
 

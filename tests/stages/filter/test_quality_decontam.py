@@ -22,7 +22,7 @@ from stages.filter.quality import (QualityConfig, alnum_fraction, code_lines, is
                                    quality_rules)
 from stages.filter.rules import apply_rules
 from stages.filter.syntax import blank_preprocessor, file_syntax, python_syntax, row_syntax
-from stages.schemas import FILES_SCHEMA, SAMPLES_SCHEMA
+from stages.core.schemas import FILES_SCHEMA, SAMPLES_SCHEMA
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 BENCH_DIR = Path(__file__).resolve().parents[3] / "../shared/benchmarks"
@@ -180,7 +180,7 @@ def test_decontam_file_and_missing_data_errors(tmp_path, monkeypatch):
     assert result.reason.to_pylist() == ["decontam", None]
     assert result.detail.to_pylist() == ["gsm8k:line 1", None]
     monkeypatch.delenv("DSCODER_BENCHMARKS_DIR", raising=False)
-    from dscoder_cli.runtime.errors import UsageError
+    from stages.core.errors import UsageError
     with pytest.raises(UsageError, match="mbpp.jsonl"):
         Decontaminate(DecontamConfig(benchmarks=("mbpp",)))
     with pytest.raises(UsageError, match="no line has"):
@@ -298,7 +298,7 @@ def test_quality_rules_first_failing_wins_with_score_columns():
 
 
 def test_samples_are_checked_per_file():
-    samples = pytest.importorskip("stages.topo_sort.samples")
+    samples = pytest.importorskip("stages.core.sample_text")
     good, bad = "def f():\n    return 1\n", "def g(:\n    pass\n"
     text = samples.build_sample_text([("pkg/a.py", "Python", good), ("pkg/b.py", "Python", bad),
                                       ("pkg/c.h", "C", "int h(void);\n")])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stages.schemas import SAMPLES_SCHEMA
+from stages.core.schemas import SAMPLES_SCHEMA
 from stages.tokenize.indexed import read_documents
 from stages.tokenize.tokenizer import EOS, FIM_BEGIN, FIM_END, FIM_HOLE, train_bpe
 

@@ -6,7 +6,7 @@ import pytest
 
 from stages.topo_sort.order import (count_cycles, min_in_degree_order, order_repository,
                                     weakly_connected_components)
-from stages.topo_sort.samples import build_sample_text, path_comment, split_sample
+from stages.core.sample_text import build_sample_text, path_comment, split_sample
 
 
 def precedes_all_deps(order: list[str], depends_on: dict[str, set[str]]) -> bool:

@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from conftest import read_output
-from stages.schemas import FILES_SCHEMA
+from stages.core.schemas import FILES_SCHEMA
 from stages.topo_sort.deps import RepoFile, find_dependencies
-from stages.topo_sort.samples import split_sample
+from stages.core.sample_text import split_sample
 
 
 def files_shard(folder: Path, repos: dict[str, dict[str, str]], lang_of) -> Path:
@@ -26,7 +26,7 @@ def files_shard(folder: Path, repos: dict[str, dict[str, str]], lang_of) -> Path
 
 
 def lang_of(path: str) -> str:
-    from stages.crawl.languages import detect_language
+    from stages.core.languages import detect_language
     return detect_language(path)
 
 

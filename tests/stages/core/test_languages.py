@@ -1,8 +1,8 @@
-"""Tests for stages.crawl.languages: the kept-language list and path -> language detection."""
+"""Tests for stages.core.languages: the kept-language list and path -> language detection."""
 
 import pytest
 
-from stages.crawl.languages import (
+from stages.core.languages import (
     EXTENSIONS,
     FILENAMES,
     LANGUAGES,

@@ -180,8 +180,8 @@ def test_rich_progress_on_a_terminal(files_input, tmp_path):
 
     from rich.console import Console
 
-    from dscoder_cli.runtime.progress import RichReporter
-    from dscoder_cli.runtime.runner import RunOptions, run_stage
+    from stages.core.progress import RichReporter
+    from stages.core.runner import RunOptions, run_stage
     from stages.filter.stage import FilterConfig, FilterStage
 
     buf = StringIO()

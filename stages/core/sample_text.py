@@ -12,7 +12,7 @@ a comment in its own language naming its repo-relative path.
 
 from __future__ import annotations
 
-from stages.crawl.languages import detect_language
+from stages.core.languages import detect_language
 
 # Line-comment prefix, or (open, close) for block comments, per language of the paper's Table 1 (the
 # one table: the quality filter's comment-line rule reads it too).

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-from .. import __version__
+from . import __version__
 from .atomic import create_json_exclusive, remove_stale_tmp, write_json_atomic, write_text_atomic
 from .errors import DscoderError, UsageError
 from .manifest import META, OutputLayout, merge_stats, merged_errors
