@@ -22,10 +22,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from stages.core.runner import RunOptions, run_stage
-from stages.filter.benchmarks import benchmarks_dir, load_test_texts
-from stages.filter.decontam import BenchmarkIndex, DecontamConfig, ReferenceIndex
+from stages.core.benchmark_data import benchmarks_dir, load_test_texts
+from benchmarks.reference_decontam import ReferenceIndex
+from stages.filter.config import DecontamConfig
+from stages.filter.decontam import BenchmarkIndex
 from stages.filter.ngrams import tokenize
-from stages.filter.stage import FilterConfig, FilterStage
+from stages.filter.config import FilterConfig
+from stages.filter.stage import FilterStage
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -30,7 +30,8 @@ import pyarrow.parquet as pq
 from stages.core.runner import RunOptions, run_stage
 from stages.core.stage import Stage, Unit, UnitResult
 from stages.dedup.minhash import MinHasher, band_hashes
-from stages.dedup.stage import DedupConfig, run
+from stages.dedup.config import DedupConfig
+from stages.dedup.stage import run
 from stages.core.schemas import SAMPLES_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[1]

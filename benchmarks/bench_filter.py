@@ -17,8 +17,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stages.filter.reference_loop import filter_document
-from stages.filter.rules import StarCoderConfig, apply_rules, starcoder_rules
+from benchmarks.reference_starcoder import filter_document
+from stages.filter.config import StarCoderConfig
+from stages.filter.framework import apply_rules
+from stages.filter.starcoder import starcoder_rules
 
 EXT_LANG = {".py": "Python", ".pyi": "Python", ".html": "HTML", ".json": "JSON", ".xml": "XML",
             ".xsl": "XSLT", ".css": "CSS", ".js": "JavaScript", ".c": "C", ".h": "C", ".toml": "TOML"}

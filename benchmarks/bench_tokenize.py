@@ -59,9 +59,9 @@ def bench_tokenizer(ctx_out: Path, corpus: Path) -> Path:
     """Train the bench tokenizer once (vocab 32,000, 20 MB sample) and keep it in bench-out/."""
     folder = ctx_out / "tokenize-tokenizer"
     if not (folder / "tokenizer.json").exists():
-        from stages.tokenize.stage import TokenizeConfig, TokenizeStage
-        from stages.tokenize.tokenizer import save_hf, train_bpe
-        from stages.tokenize.stage import sample_texts
+        from stages.tokenize.config import TokenizeConfig
+        from stages.tokenize.stage import TokenizeStage
+        from stages.tokenize.tokenizer import sample_texts, save_hf, train_bpe
         stage = TokenizeStage(TokenizeConfig(input=corpus, train_tokenizer=True))
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -95,7 +95,8 @@ def raw_encode(tokenizer_dir: Path, texts: list[str], method: str, batch: int = 
 
 def run_stage_once(corpus: Path, tokenizer_dir: Path, out: Path, workers: int) -> tuple[int, float, float]:
     from stages.core.runner import RunOptions, run_stage
-    from stages.tokenize.stage import TokenizeConfig, TokenizeStage
+    from stages.tokenize.config import TokenizeConfig
+    from stages.tokenize.stage import TokenizeStage
     shutil.rmtree(out, ignore_errors=True)
     c0, t0 = _cpu(), time.perf_counter()
     s = run_stage(TokenizeStage(TokenizeConfig(input=corpus, tokenizer=tokenizer_dir)),

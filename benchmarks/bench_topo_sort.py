@@ -9,7 +9,8 @@ import time
 
 from stages.core.runner import RunOptions, run_stage
 from stages.topo_sort.deps import RepoFile
-from stages.topo_sort.stage import PAPER_SCOPE, TopoSortConfig, TopoSortStage, repo_samples
+from stages.topo_sort.config import PAPER_SCOPE, TopoSortConfig
+from stages.topo_sort.stage import TopoSortStage, repo_samples
 
 
 def synthetic_repo(n_files: int, seed: int = 0) -> list[RepoFile]:

@@ -19,9 +19,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stages.core.runner import RunOptions, run_stage
-from stages.crawl.reader import CrawlConfig
-from stages.crawl.stage import CrawlStage, CrawlStageConfig
-from stages.filter.stage import FilterConfig, FilterStage
+from stages.crawl.config import CrawlConfig, CrawlStageConfig
+from stages.crawl.stage import CrawlStage
+from stages.filter.config import FilterConfig
+from stages.filter.stage import FilterStage
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGE_BENCHES = ["bench_topo_sort", "bench_dedup", "bench_decontam", "bench_tokenize", "bench_pretrain",
@@ -45,7 +46,7 @@ def _demo_list(out: Path) -> Path:
 def bench_crawl(repos: Path, out: Path) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
-    s = run_stage(CrawlStage(CrawlStageConfig(source=str(repos), crawl=CrawlConfig(), shard_size=32 << 20)),
+    s = run_stage(CrawlStage(CrawlStageConfig(source=str(repos), crawl=CrawlConfig(), shard_size_mb=32)),
                   RunOptions(output=out, workers=1))
     dt = time.perf_counter() - t0
     return {"files": s["rows_in"], "files_kept": s["rows_kept"], "mb": s["bytes_in"] / 1e6, "seconds": dt,

@@ -27,6 +27,17 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     pass
 
 
+def command(name: str | None = None, **kwargs):
+    """Register a command on `app`; its DscoderError/OSError become one line and an exit code
+    (dscoder_cli/errors.py)."""
+    from .errors import reported
+
+    def decorate(fn):
+        return app.command(name, **kwargs)(reported(fn))
+
+    return decorate
+
+
 def main() -> None:
     # Broken pipes (`dscoder status X | head`) should not print a traceback.
     try:

@@ -9,7 +9,8 @@ from typing import List, Optional
 import typer
 
 from ..app import app
-from ..common import JSON_OUT, OVERWRITE
+from ..common import JSON_OUT
+from ..train_options import OVERWRITE
 from ..summary import print_json
 
 

@@ -7,10 +7,11 @@ from typing import List
 
 import typer
 
-from ..app import app
+from ..app import command
+from ..errors import usage_error
 
 
-@app.command()
+@command()
 def report(
     paths: List[Path] = typer.Argument(..., help="Stage output folders (or folders holding them), then "
                                        "the OUTPUT.html to write."),
@@ -21,13 +22,11 @@ def report(
     from ..report.render import write_report
 
     if len(paths) < 2 or paths[-1].suffix.lower() not in (".html", ".htm"):
-        print("dscoder: error: give one or more folders, then OUTPUT.html")
-        raise typer.Exit(2)
+        usage_error("give one or more folders, then OUTPUT.html")
     *folders, out = paths
     missing = [f for f in folders if not f.exists()]
     if missing:
-        print(f"dscoder: error: {missing[0]} does not exist")
-        raise typer.Exit(2)
+        usage_error(f"{missing[0]} does not exist")
     c = collect(folders)
     write_report(c, out, paper_size)
     print(f"{out}: {len(c.data)} data stages, {len(c.training)} training runs, {len(c.evals)} evaluations"

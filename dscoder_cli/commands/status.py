@@ -6,12 +6,12 @@ from pathlib import Path
 
 import typer
 
-from ..app import app
-from ..common import JSON_OUT, fail
-from stages.core.errors import DscoderError
+from ..app import command
+from ..common import JSON_OUT
 from ..summary import print_json
 
-@app.command()
+
+@command()
 def status(
     output: Path = typer.Argument(..., help="A stage's output folder."),
     as_json: bool = JSON_OUT,
@@ -21,10 +21,7 @@ def status(
     """Show a stage output's stage, options, shards done / total and rows in / kept / rejected."""
     from ..status import describe
 
-    try:
-        info = describe(output, refresh=refresh)
-    except DscoderError as exc:
-        fail(exc)
+    info = describe(output, refresh=refresh)
     if as_json:
         print_json(info)
     else:

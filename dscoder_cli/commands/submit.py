@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from ..app import app
-from ..common import fail
-from stages.core.errors import DscoderError
+from ..app import command
+from ..errors import usage_error
 
 DATA_STAGES = ("crawl", "filter", "topo-sort", "dedup", "tokenize")
 TRAINING_STAGES = ("pretrain", "extend-context", "instruct")
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def submit(
     ctx: typer.Context,
     stage: str = typer.Argument(..., help=f"The stage to run: {', '.join(DATA_STAGES + TRAINING_STAGES)}."),
@@ -48,9 +46,7 @@ def submit(
     from ..slurm import SlurmOptions, TrainLaunch, submit_stage, submit_training
 
     if stage not in DATA_STAGES + TRAINING_STAGES:
-        print(f"dscoder: error: submit runs {', '.join(DATA_STAGES + TRAINING_STAGES)}, not {stage!r}",
-              file=sys.stderr)
-        raise typer.Exit(2)
+        usage_error(f"submit runs {', '.join(DATA_STAGES + TRAINING_STAGES)}, not {stage!r}")
     opts = SlurmOptions(array_size=array_size, partition=partition, time=time, cpus_per_task=cpus_per_task,
                         mem=mem, sbatch_args=list(sbatch_arg), dependency=f"afterok:{after}" if after else None,
                         cpu_only=cpu_only)
@@ -61,20 +57,16 @@ def submit(
     while extra and not extra[0].startswith("-"):
         positional.append(extra.pop(0))
     if stage in ("extend-context", "instruct") and len(positional) < 2:
-        print(f"dscoder: error: submit {stage} CHECKPOINT DATA... OUTPUT", file=sys.stderr)
-        raise typer.Exit(2)
+        usage_error(f"submit {stage} CHECKPOINT DATA... OUTPUT")
     # Tasks may start in another folder: hand them absolute paths.
     positional = [str(Path(p).resolve()) for p in positional]
     output = Path(positional[-1])
     if not input.startswith("github:") and Path(input).exists():
         input = str(Path(input).resolve())
     stage_args = [stage, input, *positional, *extra]
-    try:
-        if stage in TRAINING_STAGES:
-            launch = TrainLaunch(nodes=nodes, gpus_per_node=gpus_per_node)
-            result = submit_training(stage_args, output, opts, launch, dry_run=dry_run)
-        else:
-            result = submit_stage(stage_args, output, opts, dry_run=dry_run)
-    except DscoderError as exc:
-        fail(exc)
+    if stage in TRAINING_STAGES:
+        launch = TrainLaunch(nodes=nodes, gpus_per_node=gpus_per_node)
+        result = submit_training(stage_args, output, opts, launch, dry_run=dry_run)
+    else:
+        result = submit_stage(stage_args, output, opts, dry_run=dry_run)
     print(json.dumps(result))

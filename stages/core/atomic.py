@@ -1,13 +1,18 @@
-"""Atomic file writes: temporary name in the same folder, flush + fsync, rename.
+"""Atomic writes: a temporary name in the same folder, flush + fsync, rename. One helper for files
+(`atomic_path`) and one for folders (`atomic_dir`); every write-then-rename of dscoder goes through
+them.
 
 A reader (or a resumed run) therefore sees either the old file, no file, or the whole new file,
-never a torn one -- the basis of the resume guarantee in DESIGN.md section 3.
+never a torn one -- the basis of the resume guarantee (docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -33,14 +38,59 @@ def atomic_path(path: Path) -> Iterator[Path]:
     tmp = tmp_name(path)
     try:
         yield tmp
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_dir(path: Path, exist_ok: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder beside `path`; on success fsync everything in it and rename it to
+    `path`. A killed writer leaves no half folder at `path`, only a hidden temporary one
+    (`remove_stale_tmp_dirs`). With `exist_ok`, a `path` that appeared meanwhile (another rank
+    built the same thing) is kept and this copy dropped; otherwise an existing `path` is replaced.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Host and pid: ranks on several machines may build the same folder at once.
+    tmp = path.with_name(f".{path.name}{TMP_MARK}{socket.gethostname()}-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        for folder, _, names in os.walk(tmp):
+            for name in names:
+                _fsync(Path(folder) / name)
+        if path.exists() and not exist_ok:
+            shutil.rmtree(path)
+        try:
+            os.rename(tmp, path)
+        except OSError:
+            if not (exist_ok and path.exists()):  # not another writer's: a real failure
+                raise
+        _fsync(path.parent)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_stale_tmp_dirs(path: Path, older_than: float) -> None:
+    """Remove temporary folders of `path` (`atomic_dir`) untouched for `older_than` seconds: a
+    killed run's leftovers, not those of a writer still at work on another rank."""
+    for stale in Path(path).parent.glob(f".{Path(path).name}{TMP_MARK}*"):
+        try:
+            if stale.is_dir() and time.time() - stale.stat().st_mtime > older_than:
+                shutil.rmtree(stale, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
 from . import __version__
+from . import output
+from .config import option
 from .atomic import create_json_exclusive, remove_stale_tmp, write_json_atomic, write_text_atomic
 from .errors import DscoderError, UsageError
 from .manifest import META, OutputLayout, merge_stats, merged_errors
+from .output import OutputKind
 from .progress import Reporter
 from .shards import write_shard
 from .stage import Stage, Unit
@@ -31,14 +33,18 @@ from .stage import Stage, Unit
 
 @dataclass
 class RunOptions:
-    output: Path
-    workers: int = 1
-    rank: int | None = None
-    world_size: int | None = None
-    overwrite: bool = False
-    strict: bool = False
-    reporter: Reporter = field(default_factory=Reporter)
-    prepare_only: bool = False  # open OUTPUT and run prepare() (tokenize: the tokenizer), no units
+    """How a stage runs (not what it computes: these never enter the manifest)."""
+
+    output: Path = option(cli=False)
+    workers: int = option(1, "Processes on this machine.", short="-w", min=1)
+    rank: int | None = option(None, "This task's rank.", min=0, show="$SLURM_ARRAY_TASK_ID or 0")
+    world_size: int | None = option(None, "Number of tasks sharing the shards.", min=1,
+                                    show="$SLURM_ARRAY_TASK_COUNT or 1")
+    overwrite: bool = option(False, "Delete OUTPUT and start over.", flag="--overwrite")
+    strict: bool = option(False, "Exit 1 if any shard failed or any error was reported.", flag="--strict")
+    reporter: Reporter = option(default_factory=Reporter, cli=False)
+    # open OUTPUT and run prepare() (tokenize: the tokenizer), no units
+    prepare_only: bool = option(False, cli=False)
 
 
 def resolve_rank(rank: int | None, world_size: int | None) -> tuple[int, int]:
@@ -56,44 +62,16 @@ def resolve_rank(rank: int | None, world_size: int | None) -> tuple[int, int]:
     return rank, world_size
 
 
-def _flatten(obj, prefix: str = "") -> dict:
-    """{"a": {"b": 1}, "c": [2]} -> {"a.b": 1, "c[0]": 2}: so a refusal names the one option changed."""
-    if isinstance(obj, dict) and obj:
-        out = {}
-        for k, v in obj.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    if isinstance(obj, list) and obj:
-        out = {}
-        for i, v in enumerate(obj):
-            out.update(_flatten(v, f"{prefix}[{i}]"))
-        return out
-    return {prefix: obj}
-
-
-def _option_changes(old: dict, new: dict) -> list[str]:
-    old, new = _flatten(old), _flatten(new)
-    keys = sorted(set(old) | set(new))
-    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
+DATA_OUTPUT = OutputKind("dscoder output", is_ours=lambda root: (root / META / "manifest.json").exists(),
+                         may_hold=frozenset({META}))
 
 
 def open_output(stage: Stage, run: RunOptions, world_size: int) -> tuple[OutputLayout, list[Unit]]:
     """Create or re-open OUTPUT; returns the layout and the units recorded in its manifest."""
     layout = OutputLayout(Path(run.output))
     root = layout.root
-    if run.overwrite and root.exists():
-        if world_size > 1:
-            raise UsageError("--overwrite with --world-size > 1 would let ranks delete each other's "
-                             "work; delete the output folder once, then start the ranks")
-        if root.is_dir() and not layout.manifest.exists() and any(root.iterdir()):
-            raise UsageError(f"refusing to --overwrite {root}: it is not a dscoder output folder")
-        shutil.rmtree(root)
-    if root.exists() and not root.is_dir():
-        raise UsageError(f"output {root} exists and is not a folder")
+    output.open_output(root, DATA_OUTPUT, overwrite=run.overwrite, world_size=world_size)
     manifest = layout.read_manifest()
-    if manifest is None and root.is_dir() and any(p.name != META for p in root.iterdir()):
-        raise UsageError(f"output folder {root} is not empty and is not a dscoder output; "
-                         "choose another folder")
     options = stage.options()
     if manifest is None:
         units = stage.plan()
@@ -111,10 +89,7 @@ def open_output(stage: Stage, run: RunOptions, world_size: int) -> tuple[OutputL
     if manifest["stage"] != stage.name:
         raise UsageError(f"{root} holds the output of `{manifest['stage']}`, not `{stage.name}`; "
                          "use another output folder or --overwrite")
-    changes = _option_changes(manifest["options"], options)
-    if changes:
-        raise UsageError(f"options changed on existing output {root} ({'; '.join(changes)}); "
-                         "re-run with the old options to resume, or --overwrite to start over")
+    output.refuse_changed(root, manifest["options"], options)
     units = [Unit.from_json(u) for u in manifest["units"]]
     stage.check_units(units)
     return layout, units

@@ -9,16 +9,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .atomic import atomic_path
-from .errors import UsageError
+from .errors import CorruptShard, UsageError  # noqa: F401  (CorruptShard: raised by read_shard)
 
 SHARD_GLOB = "part-*.parquet"
 _SHARD_RE = re.compile(r"^part-[0-9A-Za-z_-]+\.parquet$")
 # Big enough to keep Parquet pages efficient, small enough to read a row group at a time later.
 ROW_GROUP_ROWS = 4096
-
-
-class CorruptShard(Exception):
-    """An input shard that pyarrow cannot read; the message names the file and the reason."""
 
 
 def shard_name(index: int) -> str:

@@ -37,6 +37,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .config import GitHubConfig
+
 SEARCH_CAP = 1000  # GitHub never returns more than 1000 results for one search query
 MAX_RETRIES = 5  # rate-limit waits per request
 MAX_5XX_RETRIES = 3
@@ -128,9 +130,9 @@ def _to_hit(item: dict) -> RepoHit:
 def search_repositories(
     query: str,
     *,
-    api_url: str = "https://api.github.com",
+    api_url: str = GitHubConfig.api_url,
     token: str | None = None,
-    max_results: int = 1000,
+    max_results: int = GitHubConfig.max_results,
     per_page: int = 100,
     created_before: str | None = None,
     sleep: Callable[[float], None] = time.sleep,

@@ -17,18 +17,11 @@ from pathlib import Path, PurePosixPath
 
 from . import git
 from stages.core.languages import detect_language
+from .config import CrawlConfig
 from .license import detect_license, find_license_file
 from .sources import RepoSpec
 
 SKIP_DIRS = frozenset({".git", ".hg", ".svn"})
-
-
-@dataclass
-class CrawlConfig:
-    max_file_size: int = 1 << 20  # the paper's crawl keeps files up to 1 MB
-    languages: frozenset[str] | None = None  # None: all 87 of Table 1
-    clone_timeout: float = 600.0
-    tmp_dir: str | None = None
 
 
 @dataclass

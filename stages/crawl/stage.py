@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,19 +13,12 @@ from stages.core.stage import Stage, Unit, UnitResult
 from stages.core.schemas import FILES_SCHEMA
 
 from .git import GitError
-from .reader import CrawlConfig, read_repo
+from .config import CrawlStageConfig
+from .reader import read_repo
 from .sources import RepoSpec, resolve_source
 
 SKIPPED_SCHEMA = pa.schema([("repo", pa.string()), ("path", pa.string()), ("lang", pa.string()),
                             ("size", pa.int64()), ("reason", pa.string())])
-
-
-@dataclass
-class CrawlStageConfig:
-    source: str
-    crawl: CrawlConfig = field(default_factory=CrawlConfig)
-    shard_size: int = 256 << 20  # bytes of estimated input per output shard
-    github: dict = field(default_factory=dict)  # api_url, max_results, created_before
 
 
 def group_repos(repos: list[RepoSpec], shard_size: int) -> list[list[RepoSpec]]:
@@ -57,13 +50,13 @@ class CrawlStage(Stage):
         return {
             "source": source, "shard_size": c.shard_size, "max_file_size": c.crawl.max_file_size,
             "languages": sorted(c.crawl.languages) if c.crawl.languages else None,
-            "github": {k: v for k, v in sorted(c.github.items())} if source.startswith("github:") else None,
+            "github": dict(sorted(asdict(c.github).items())) if source.startswith("github:") else None,
         }
 
     def plan(self) -> list[Unit]:
         repos, self.plan_errors = resolve_source(self.config.source,
                                                  max_file_size=self.config.crawl.max_file_size,
-                                                 github=self.config.github, log=self.log)
+                                                 github=asdict(self.config.github), log=self.log)
         groups = group_repos(repos, self.config.shard_size)
         return [Unit(shard_name(i), [r.to_json() for r in g]) for i, g in enumerate(groups)]
 

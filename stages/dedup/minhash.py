@@ -34,7 +34,10 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from stages.core.errors import UsageError
 from stages.core.hashing import powers_mod_2_64, splitmix64
+
+from .config import DedupConfig
 
 M64 = (1 << 64) - 1
 _TOKEN_BASE = np.uint64(0x9E3779B97F4A7C15 | 1)  # odd: invertible mod 2^64
@@ -143,19 +146,19 @@ def shingle_hashes(tokens: np.ndarray, per_doc: np.ndarray, ngram: int) -> tuple
 class MinHasher:
     """Signature computation with one fixed hash family; equal settings give equal signatures."""
 
-    num_perm: int = 256
-    ngram: int = 5
-    seed: int = 42
-    backend: str = "rensa"
+    num_perm: int = DedupConfig.num_perm  # defaults: the dedup stage's (config.py)
+    ngram: int = DedupConfig.ngram
+    seed: int = DedupConfig.seed
+    backend: str = DedupConfig.backend
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
-            raise ValueError(f"unknown MinHash backend {self.backend!r}; known: {', '.join(BACKENDS)}")
+            raise UsageError(f"unknown MinHash backend {self.backend!r}; known: {', '.join(BACKENDS)}")
         if self.backend == "rensa":
             try:
                 import rensa  # noqa: F401
             except ImportError as exc:
-                raise ValueError("MinHash backend `rensa` needs `pip install rensa`; "
+                raise UsageError("MinHash backend `rensa` needs `pip install rensa`; "
                                  "or use --minhash-backend numpy") from exc
 
     def family(self) -> dict:

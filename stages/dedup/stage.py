@@ -16,8 +16,7 @@ The `remove` phase is OUTPUT's own stage, named `dedup`, whose manifest records 
 
 from __future__ import annotations
 
-import shutil
-from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,61 +25,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
-from stages.core.errors import UsageError
-from stages.core.manifest import META, OutputLayout
-from stages.core.runner import RunOptions, resolve_rank, run_stage
+from stages.core.phases import completed_units, run_phases
+from stages.core.runner import RunOptions
 from stages.core.shards import check_same_units, read_shard, shard_units
 from stages.core.stage import Stage, Unit, UnitResult
 
-from .clustering import (SURVIVOR_RULE, bucket_edges, connected_components, make_key,
-                         removal_map)
-from .minhash import MinHasher, band_hashes, exact_jaccard, optimal_bands, string_buffers
+from .clustering import bucket_edges, connected_components, make_key, removal_map
+from .config import PHASES, DedupConfig
+from .minhash import band_hashes, exact_jaccard, string_buffers
 
-PHASES = ("signatures", "buckets", "cluster", "remove")
 EDGE_SCHEMA = pa.schema([("a", pa.uint64()), ("b", pa.uint64())])
 REQUIRED_COLUMNS = ("sample_id", "text")
-
-
-@dataclass
-class DedupConfig:
-    input: Path
-    output: Path
-    threshold: float = 0.7  # BigCode's near-dedup Jaccard threshold (the paper does not publish its own)
-    num_perm: int = 256
-    ngram: int = 5
-    seed: int = 42
-    bands: int | None = None  # None: chosen for `threshold` (minimal false positives + negatives)
-    rows: int | None = None
-    backend: str = "rensa"
-    verify: bool = False  # drop LSH candidates whose exact shingle Jaccard is below `threshold`
-
-    def __post_init__(self):
-        if not 0.0 < self.threshold <= 1.0:
-            raise ValueError(f"--threshold must be in (0, 1], got {self.threshold}")
-        if self.num_perm < 1 or self.ngram < 1:
-            raise ValueError("--num-perm and --ngram must be at least 1")
-        if (self.bands is None) != (self.rows is None):
-            raise ValueError("give both --bands and --rows, or neither (then they are chosen for --threshold)")
-        if self.bands is None:
-            self.bands, self.rows = optimal_bands(self.threshold, self.num_perm)
-        if self.bands < 1 or self.rows < 1 or self.bands * self.rows > self.num_perm:
-            raise ValueError(f"--bands x --rows ({self.bands} x {self.rows}) must be at most --num-perm "
-                             f"({self.num_perm})")
-        self.hasher = MinHasher(num_perm=self.num_perm, ngram=self.ngram, seed=self.seed, backend=self.backend)
-
-    def phase_dir(self, phase: str) -> Path:
-        return Path(self.output) if phase == "remove" else Path(self.output) / META / "phases" / phase
-
-    def signature_options(self) -> dict:
-        return {"input": str(Path(self.input).resolve()), "tokens": "[A-Za-z_0-9]+",
-                "minhash": self.hasher.family(), "bands": self.bands, "rows": self.rows,
-                "content_hash": "xxh3_128"}
-
-    def bucket_options(self) -> dict:
-        return {**self.signature_options(), "threshold": self.threshold, "verify": self.verify}
-
-    def cluster_options(self) -> dict:
-        return {**self.bucket_options(), "survivor": SURVIVOR_RULE}
 
 
 def _input_units(folder: Path) -> list[Unit]:
@@ -89,16 +44,7 @@ def _input_units(folder: Path) -> list[Unit]:
 
 def _phase_outputs(config: DedupConfig, phase: str) -> list[Unit]:
     """The finished outputs of `phase` as inputs of the next one; refuse if it is not complete."""
-    layout = OutputLayout(config.phase_dir(phase))
-    manifest = layout.read_manifest()
-    missing = None if manifest is None else [u["name"] for u in manifest["units"]
-                                             if not layout.done(u["name"]).exists()]
-    if manifest is None or missing:
-        detail = "not started" if manifest is None else f"{len(missing)} of {len(manifest['units'])} units missing"
-        raise UsageError(f"dedup phase `{phase}` is not complete in {config.output} ({detail}); "
-                         f"run `--phase {phase}` (all ranks) first")
-    return [Unit(u["name"], [{"path": str(layout.shard(u["name"])),
-                              "size": layout.shard(u["name"]).stat().st_size}]) for u in manifest["units"]]
+    return completed_units(config.phase_dir(phase), phase, config.output)
 
 
 def _content_hashes(texts: pa.ChunkedArray) -> pa.Array:
@@ -309,47 +255,10 @@ PHASE_STAGES = {"signatures": SignaturesPhase, "buckets": BucketsPhase, "cluster
                 "remove": RemovePhase}
 
 
-def _prepare_output(config: DedupConfig, run: RunOptions, world_size: int) -> None:
-    """Checks on OUTPUT before any phase writes under it (phases live inside OUTPUT/_dscoder)."""
-    root = Path(config.output)
-    if root.exists() and not root.is_dir():
-        raise UsageError(f"output {root} exists and is not a folder")
-    ours = root.is_dir() and ((root / META / "manifest.json").exists()
-                              or all(p.name == META for p in root.iterdir()))
-    if root.is_dir() and not ours:
-        what = "--overwrite" if run.overwrite else "output folder"
-        raise UsageError(f"{what}: {root} is not empty and is not a dscoder output; choose another folder")
-    manifest = OutputLayout(root).read_manifest()
-    if manifest is not None and manifest.get("stage") != RemovePhase.name and not run.overwrite:
-        raise UsageError(f"{root} holds the output of `{manifest['stage']}`, not `dedup`; "
-                         "use another output folder or --overwrite")
-    if run.overwrite and root.exists():
-        if world_size > 1:
-            raise UsageError("--overwrite with --world-size > 1 would let ranks delete each other's "
-                             "work; delete the output folder once, then start the ranks")
-        shutil.rmtree(root)
-
-
 def run(config: DedupConfig, run_options: RunOptions, phase: str = "all") -> dict:
     """Run one phase (this rank's share) or, with `all`, every phase in order on this machine.
 
     Returns the last phase's summary, with `phases` = each phase's seconds in this run.
     """
-    if phase != "all" and phase not in PHASES:
-        raise UsageError(f"unknown --phase {phase!r}; choose from all, {', '.join(PHASES)}")
-    rank, world_size = resolve_rank(run_options.rank, run_options.world_size)
-    if phase == "all" and world_size > 1:
-        raise UsageError("--phase all runs every phase on one machine; with --world-size > 1 run each "
-                         "phase as its own array (--phase signatures, buckets, cluster, remove)")
-    _prepare_output(config, run_options, world_size)
-    todo = PHASES if phase == "all" else (phase,)
-    seconds, summary = {}, {}
-    for name in todo:
-        stage = PHASE_STAGES[name](config)
-        opts = replace(run_options, output=config.phase_dir(name), overwrite=False, rank=rank,
-                       world_size=world_size)
-        summary = run_stage(stage, opts)
-        seconds[name] = summary["this_run"]["seconds"]
-    summary["phase"] = phase
-    summary["phases"] = seconds
-    return summary
+    return run_phases(config.output, {name: partial(PHASE_STAGES[name], config) for name in PHASES}, phase,
+                      run_options)

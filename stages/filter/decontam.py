@@ -3,7 +3,7 @@
 "we filter out any piece of code containing the same 10-gram string as test data ... For
 test data shorter than 10-grams but no less than 3-grams, exact match." -- paper §2.4.
 
-* Test strings come from ``benchmarks.py`` (which fields of which benchmark); words and
+* Test strings come from ``stages/core/benchmark_data.py`` (which fields of which benchmark); words and
   normalisation from ``ngrams.py`` (lower-cased ASCII, words = runs of ``[0-9a-z_]`` or
   non-ASCII; punctuation and whitespace dropped).
 * A test string of >= ``ngram`` (10) words contributes all its 10-grams; one of
@@ -26,18 +26,17 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from stages.filter.benchmarks import TestText, benchmarks_dir, load_test_texts
+from stages.core.benchmark_data import TestText, benchmarks_dir, load_test_texts
 from stages.filter.ngrams import (NORMALISATION, GramPrefix, HashSet, Tokens, gram_hashes, reference_words,
                                   tokenize)
-from stages.filter.rules import FilterContext, Rule
+from stages.filter.config import DecontamConfig
+from stages.filter.framework import FilterContext, Rule
 
-DEFAULT_BENCHMARKS = ("humaneval", "mbpp")
 # A gram made mostly of numbers ("1 2 3 4 5 6 7 8 9 10", "1 0 2 0 3 0" from 1.0, 2.0, 3.0)
 # is data, common in any code; it counts only with at least this many non-numeric words.
 MIN_NON_NUMERIC = 3
@@ -49,17 +48,7 @@ MIN_NON_NUMERIC_SHORT = 2
 MIN_GRAM_CHARS = 30
 
 
-@dataclass(frozen=True)
-class DecontamConfig:
-    benchmarks: tuple[str, ...] = DEFAULT_BENCHMARKS
-    benchmarks_dir: str | None = None  # None: $DSCODER_BENCHMARKS_DIR, else only package data
-    files: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (JSONL path, test text fields)
-    ngram: int = 10
-    min_words: int = 3
-    boilerplate_tasks: int = 10
-
-
-def _task_labels(texts: list[TestText]) -> tuple[list[str], np.ndarray]:
+def task_labels(texts: list[TestText]) -> tuple[list[str], np.ndarray]:
     labels: dict[str, int] = {}
     task_of_text = np.array([labels.setdefault(f"{t.benchmark}:{t.task_id}", len(labels)) for t in texts],
                             dtype=np.int64)
@@ -88,7 +77,7 @@ def _word_stats(texts: list[TestText]) -> tuple[np.ndarray, np.ndarray]:
             np.array([len(w) for w in words], dtype=np.int64))
 
 
-def _informative(words: list[bytes] | tuple[bytes, ...], long: bool) -> bool:
+def informative_gram(words: list[bytes] | tuple[bytes, ...], long: bool) -> bool:
     """The reference definition of a gram that counts (see MIN_NON_NUMERIC, MIN_GRAM_CHARS)."""
     if sum(not w.isdigit() for w in words) < (MIN_NON_NUMERIC if long else MIN_NON_NUMERIC_SHORT):
         return False
@@ -98,11 +87,12 @@ def _informative(words: list[bytes] | tuple[bytes, ...], long: bool) -> bool:
 class BenchmarkIndex:
     """The hashed grams of a list of test strings."""
 
-    def __init__(self, texts: list[TestText], ngram: int = 10, min_words: int = 3, boilerplate_tasks: int = 10):
+    def __init__(self, texts: list[TestText], ngram: int = DecontamConfig.ngram, min_words: int = DecontamConfig.min_words,
+                 boilerplate_tasks: int = DecontamConfig.boilerplate_tasks):
         if not 3 <= min_words <= ngram <= 10:
             raise ValueError("need 3 <= min_words <= ngram <= 10")
         self.ngram, self.min_words = ngram, min_words
-        self.labels, task_of_text = _task_labels(texts)
+        self.labels, task_of_text = task_labels(texts)
         bench_names = {b: i for i, b in enumerate(dict.fromkeys(t.benchmark for t in texts))}
         bench_of_task = np.array([bench_names[label.split(":", 1)[0]] for label in self.labels], dtype=np.int64)
         tok = tokenize(pa.array([t.text for t in texts], type=pa.large_string()))
@@ -228,64 +218,3 @@ def decontam_rules(config: DecontamConfig | dict | None = None) -> list[Rule]:
     if isinstance(config, dict):
         config = DecontamConfig(**config)
     return [Decontaminate(config)]
-
-
-# --- the plain Python baseline and oracle ------------------------------------------------
-
-
-@dataclass
-class ReferenceIndex:
-    """The same index as tuples of words in Python dicts (bigcode-style set-of-tuples loop)."""
-
-    labels: list[str]
-    long: dict[tuple[bytes, ...], int] = field(default_factory=dict)
-    short: dict[tuple[bytes, ...], int] = field(default_factory=dict)
-    ngram: int = 10
-    min_words: int = 3
-
-    @classmethod
-    def build(cls, texts: list[TestText], ngram=10, min_words=3, boilerplate_tasks=10) -> "ReferenceIndex":
-        labels, task_of_text = _task_labels(texts)
-        long: dict[tuple, set] = {}
-        short: dict[tuple, set] = {}
-
-        for t, task in zip(texts, task_of_text.tolist()):
-            words = reference_words(t.text)
-            if len(words) >= ngram:
-                for i in range(len(words) - ngram + 1):
-                    if _informative(words[i:i + ngram], long=True):
-                        long.setdefault(tuple(words[i:i + ngram]), set()).add(task)
-            elif len(words) >= min_words and _informative(words, long=False):
-                short.setdefault(tuple(words), set()).add(task)
-
-        def pick(d):
-            out = {}
-            for gram, tasks in d.items():
-                per_bench: dict[str, int] = {}
-                for task in tasks:
-                    bench = labels[task].split(":", 1)[0]
-                    per_bench[bench] = per_bench.get(bench, 0) + 1
-                if max(per_bench.values()) < boilerplate_tasks:
-                    out[gram] = min(tasks)
-            return out
-
-        return cls(labels, pick(long), pick(short), ngram, min_words)
-
-    def first_match(self, text: str | None) -> str | None:
-        words = reference_words(text)
-        lengths = sorted({len(k) for k in self.short})
-        hits: dict[int, int] = {}
-        for i in range(len(words)):
-            gram = tuple(words[i:i + self.ngram])
-            if len(gram) == self.ngram and gram in self.long:
-                task = self.long[gram]
-                hits[task] = hits.get(task, 0) + 1
-            for n in lengths:
-                if i + n <= len(words):
-                    gram = tuple(words[i:i + n])
-                    if gram in self.short:
-                        task = self.short[gram]
-                        hits[task] = hits.get(task, 0) + 1
-        if not hits:
-            return None
-        return self.labels[min(hits, key=lambda t: (-hits[t], t))]

@@ -25,6 +25,7 @@ import warnings
 from dataclasses import dataclass
 
 from stages.core.languages import detect_language
+from stages.core.sample_text import split_sample
 
 # dscoder language (crawl's names, paper Table 1) -> tree-sitter-language-pack grammar.
 GRAMMARS: dict[str, str] = {
@@ -144,30 +145,19 @@ def file_syntax(text: str, lang: str | None) -> SyntaxScore | None:
     return SyntaxScore(errors, error_bytes, len(data))
 
 
-def _topo_sort_splitter():
-    # HOOK: topo-sort owns the sample format; its splitter is used when present.
-    try:
-        from stages.core.sample_text import split_sample
-    except ImportError:
-        return None
-    return split_sample
-
-
 def split_files(text: str, lang: str | None, paths: list[str] | None) -> list[tuple[str, str | None]]:
     """(file text, language) of each file of a row: a `files` row or a one-path sample is one
-    file in ``lang``; a multi-file sample is split by topo-sort's ``split_sample`` (each file
+    file in ``lang``; a multi-file sample is split by ``sample_text.split_sample`` (each file
     in the language of its path, else ``lang``). If a sample cannot be split, it is checked
     whole in ``lang`` (a header comment is valid code in the file's language)."""
     if not paths or len(paths) == 1:
         return [(text, lang)]
-    split_sample = _topo_sort_splitter()
-    if split_sample is not None:
-        try:
-            files = split_sample(text, list(paths))
-        except ValueError:
-            files = None
-        if files is not None and len(files) == len(paths):
-            return [(f, detect_language(p) or lang) for f, p in zip(files, paths)]
+    try:
+        files = split_sample(text, list(paths))
+    except ValueError:
+        files = None
+    if files is not None and len(files) == len(paths):
+        return [(f, detect_language(p) or lang) for f, p in zip(files, paths)]
     return [(text, lang)]
 
 

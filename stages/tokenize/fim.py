@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 PLAIN, PSM, SPM = "plain", "psm", "spm"
 
@@ -48,3 +48,51 @@ def choose(seed: int, key: str, n_chars: int, fim_rate: float, spm_rate: float) 
     mode = SPM if rng.random() < spm_rate else PSM
     a, b = rng.randint(0, n_chars), rng.randint(0, n_chars)
     return FimChoice(mode, min(a, b), max(a, b))
+
+
+def pieces(texts: Sequence[str], choices: Sequence[FimChoice]) -> list[str]:
+    """The texts to encode: a plain document whole, a FIM one as prefix, middle, suffix."""
+    out: list[str] = []
+    for t, ch in zip(texts, choices):
+        if ch.mode is PLAIN:
+            out.append(t)
+        else:
+            out += (t[:ch.start], t[ch.start:ch.end], t[ch.end:])
+    return out
+
+
+def layout(choices: Sequence[FimChoice], encodings: Sequence[list[int]], ids) -> tuple[list[int], list[int], dict]:
+    """Each document's tokens in its mode's order, ending with eos: (all tokens, each document's
+    length, documents per mode). `encodings` are the ids of `pieces(...)`, in order; `ids` the
+    tokenizer's control ids (`tokenizer.SpecialIds`)."""
+    flat: list[int] = []
+    lengths: list[int] = []
+    modes = {PLAIN: 0, PSM: 0, SPM: 0}
+    eos, begin, hole, end = ids.eos, ids.fim_begin, ids.fim_hole, ids.fim_end
+    i = 0
+    for ch in choices:
+        n0 = len(flat)
+        modes[ch.mode] += 1
+        if ch.mode is PLAIN:
+            flat += encodings[i]
+            i += 1
+        else:
+            prefix, middle, suffix = encodings[i], encodings[i + 1], encodings[i + 2]
+            i += 3
+            if ch.mode is PSM:  # <fim_begin> prefix <fim_hole> suffix <fim_end> middle
+                flat.append(begin)
+                flat += prefix
+                flat.append(hole)
+                flat += suffix
+                flat.append(end)
+                flat += middle
+            else:  # SPM: <fim_begin> <fim_hole> suffix <fim_end> prefix middle
+                flat.append(begin)
+                flat.append(hole)
+                flat += suffix
+                flat.append(end)
+                flat += prefix
+                flat += middle
+        flat.append(eos)
+        lengths.append(len(flat) - n0)
+    return flat, lengths, modes

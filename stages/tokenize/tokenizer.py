@@ -13,6 +13,9 @@ Ids 32000-32012 are the 13 byte-level characters of the bytes that never occur i
 to make all 256 bytes representable. We reproduce that by training on the other 243 byte characters
 only, so a tokenizer trained here has the released ids for every added token.
 
+`provide_tokenizer()` creates a stage output's `tokenizer/` folder: a copy of a given tokenizer, or one
+trained on a sample of the input (`sample_texts`) in a forked child.
+
 `text_encoder()` gives the same tokenizer without its added tokens and post-processor: the tokenize
 stage encodes document text with it, so a document that contains the text `<|EOT|>` or `ö` is
 encoded as ordinary text and only the stage itself writes control ids (FIM markers, end of sentence).
@@ -20,13 +23,23 @@ encoded as ordinary text and only the stage itself writes control ids (FIM marke
 
 from __future__ import annotations
 
+import hashlib
 import json
+import multiprocessing
+import os
+import random
 import shutil
+import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
-# Imported lazily by callers that only need the constants (the CLI's --help).
+import pyarrow.parquet as pq
+
+from stages.core.atomic import atomic_dir, remove_stale_tmp_dirs
+from stages.core.errors import DscoderError, UsageError
+from stages.tokenize.config import TokenizeConfig
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
 BOS = "<｜begin▁of▁sentence｜>"  # U+FF5C "｜" and U+2581 "▁", as released
@@ -59,6 +72,9 @@ PLACEHOLDER = "<｜place▁holder▁no▁{}｜>"
 PRE_TOKENIZER_SPLITS = (r"[\r\n]", r"\s?\p{L}+", r"\s?\p{P}+", "[一-龥ࠀ-一가-퟿]+")
 
 MODEL_MAX_LENGTH = 16384
+# A temporary tokenizer folder older than this belongs to a killed run, not to a live rank.
+STALE_TMP_SECONDS = 3600
+TEXT_COLUMNS = ("text", "content")  # samples schema, files schema
 
 # The instruct models' template (paper §3.5; DESIGN.md, instruct): bos, the default system prompt
 # unless a system message is given, `### Instruction:` / `### Response:` turns, `<|EOT|>` after answers.
@@ -196,7 +212,7 @@ def resolve_tokenizer_file(path: Path) -> Path:
     path = Path(path)
     file = path / "tokenizer.json" if path.is_dir() else path
     if not file.is_file():
-        raise ValueError(f"--tokenizer {path}: no tokenizer.json there (a HuggingFace fast tokenizer "
+        raise UsageError(f"--tokenizer {path}: no tokenizer.json there (a HuggingFace fast tokenizer "
                          "folder or its tokenizer.json is needed)")
     return file
 
@@ -211,6 +227,87 @@ def copy_hf(path: Path, folder: Path) -> None:
     if not (folder / "tokenizer_config.json").exists():
         (folder / "tokenizer_config.json").write_text(
             json.dumps(tokenizer_config(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def check_special_tokens(ids: SpecialIds, fim_rate: float, where: str) -> None:
+    missing = [EOS] if ids.eos is None else []
+    if fim_rate > 0:
+        missing += [t for t, i in ((FIM_BEGIN, ids.fim_begin), (FIM_HOLE, ids.fim_hole),
+                                   (FIM_END, ids.fim_end)) if i is None]
+    if missing:
+        raise UsageError(f"{where} lacks the DeepSeek-Coder token(s) {', '.join(missing)}"
+                         + (" (or use --fim-rate 0)" if fim_rate > 0 and ids.eos is not None else ""))
+
+
+def sample_texts(units: list, max_bytes: int, seed: int, text_column: str | None):
+    """The tokenizer's training sample, streamed: shards in a seeded order, at most
+    max_bytes / n_shards from each, so the sample spreads over the whole input."""
+    order = list(units)
+    random.Random(seed).shuffle(order)
+    per_shard = -(-max_bytes // max(len(order), 1))
+    for unit in order:
+        try:
+            pf = pq.ParquetFile(unit.inputs[0]["path"])
+        except Exception:  # noqa: BLE001 -- a corrupt shard is reported when it is tokenized
+            continue
+        column = text_column_of(pf.schema_arrow.names, text_column, unit)
+        texts = (t for b in pf.iter_batches(batch_size=256, columns=[column])
+                 for t in b.column(0).to_pylist() if t)
+        yield from iter_limited(texts, per_shard)
+
+
+def text_column_of(names: list[str], wanted: str | None, unit) -> str:
+    column = wanted or next((c for c in TEXT_COLUMNS if c in names), None)
+    if column is None or column not in names:
+        raise UsageError(f"no text column ({column or ' or '.join(TEXT_COLUMNS)}) in "
+                         f"{unit.inputs[0]['path']}; columns: {names}")
+    return column
+
+
+def _train_into(config: TokenizeConfig, units: list, folder: Path, error_file: Path) -> None:
+    """Runs in a forked child, so the runner's process never starts the tokenizer's thread pool
+    (a pool started before the workers fork would leave them single-threaded)."""
+    try:
+        tok = train_bpe(sample_texts(units, config.tokenizer_sample_bytes, config.seed, config.text_column),
+                        config.vocab_size)
+        save_hf(tok, folder)
+    except BaseException:  # noqa: BLE001 -- reported by the parent
+        error_file.write_text(traceback.format_exc(), encoding="utf-8")
+        os._exit(1)
+    os._exit(0)
+
+
+def provide_tokenizer(folder: Path, config: TokenizeConfig, units: list, tokenizer_sha: str | None,
+                      log: Callable[[str], None]) -> None:
+    """Create OUTPUT/tokenizer/ (`folder`): copy `config.tokenizer`, or train one on `units`.
+
+    Built under a temporary name and renamed (core.atomic.atomic_dir): a killed run leaves no half
+    tokenizer, and of several ranks building it at once the first rename wins (all build the same
+    bytes: training is deterministic). Only temporary folders untouched for an hour are a killed
+    run's leftovers; younger ones may be another rank's, at work right now.
+    """
+    remove_stale_tmp_dirs(folder, STALE_TMP_SECONDS)
+    with atomic_dir(folder, exist_ok=True) as tmp:
+        if config.tokenizer is not None:
+            copy_hf(config.tokenizer, tmp)
+            if file_sha256(tmp / "tokenizer.json") != tokenizer_sha:
+                raise UsageError(f"--tokenizer {config.tokenizer} changed while it was copied")
+            return
+        log(f"tokenize: training a byte-level BPE (vocab {config.vocab_size:,} + 22 added tokens) on up "
+            f"to {config.tokenizer_sample_bytes / 1e6:,.0f} MB of {len(units)} shards")
+        t0 = time.monotonic()
+        error_file = tmp / "error.txt"
+        child = multiprocessing.get_context("fork").Process(target=_train_into, args=(config, units, tmp, error_file))
+        child.start()
+        child.join()
+        if child.exitcode != 0:
+            detail = error_file.read_text() if error_file.exists() else f"exit code {child.exitcode}"
+            raise DscoderError(f"tokenizer training failed: {detail.strip().splitlines()[-1]}")
+        log(f"tokenize: tokenizer trained in {time.monotonic() - t0:.1f}s")
 
 
 def iter_limited(texts: Iterator[str], max_bytes: int) -> Iterator[str]:

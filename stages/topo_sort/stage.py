@@ -12,20 +12,10 @@ from stages.core.shards import check_shard_units, read_shard, shard_units
 from stages.core.stage import Stage, Unit, UnitResult
 from stages.core.schemas import SAMPLES_SCHEMA
 
+from .config import PAPER_SCOPE, TopoSortConfig  # noqa: F401  (PAPER_SCOPE: re-exported)
 from .deps import RepoFile, find_dependencies
 from .order import order_repository
 from stages.core.sample_text import build_sample_text
-
-# The paper applies repository-level concatenation to these; other languages stay one file per sample.
-PAPER_SCOPE = ("Python", "Java", "C#", "C", "C++")
-
-
-@dataclass
-class TopoSortConfig:
-    input: Path
-    scope: tuple[str, ...] = PAPER_SCOPE
-    seed: int = 0
-
 
 @dataclass
 class RepoSamples:

@@ -180,9 +180,10 @@ def test_rich_progress_on_a_terminal(files_input, tmp_path):
 
     from rich.console import Console
 
-    from stages.core.progress import RichReporter
+    from dscoder_cli.progress import RichReporter
     from stages.core.runner import RunOptions, run_stage
-    from stages.filter.stage import FilterConfig, FilterStage
+    from stages.filter.config import FilterConfig
+    from stages.filter.stage import FilterStage
 
     buf = StringIO()
     reporter = RichReporter(Console(file=buf, force_terminal=True, width=150))

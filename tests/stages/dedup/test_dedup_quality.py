@@ -21,7 +21,8 @@ from dedup_fixtures import planted_corpus, read_parts, write_samples  # noqa: E4
 
 from stages.core.runner import RunOptions  # noqa: E402
 from stages.dedup.minhash import MinHasher  # noqa: E402
-from stages.dedup.stage import DedupConfig, run  # noqa: E402
+from stages.dedup.config import DedupConfig  # noqa: E402
+from stages.dedup.stage import run  # noqa: E402
 
 
 @pytest.fixture(scope="module")

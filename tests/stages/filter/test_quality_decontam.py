@@ -14,13 +14,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import read_output
-from stages.filter.benchmarks import TestText, load_test_texts
-from stages.filter.decontam import (BenchmarkIndex, DecontamConfig, Decontaminate, ReferenceIndex, decontam_rules,
-                                    load_index)
+from benchmarks.reference_decontam import ReferenceIndex
+from stages.core.benchmark_data import TestText, load_test_texts
+from stages.filter.config import DecontamConfig, QualityConfig
+from stages.filter.decontam import BenchmarkIndex, Decontaminate, decontam_rules, load_index
 from stages.filter.ngrams import reference_words, tokenize
-from stages.filter.quality import (QualityConfig, alnum_fraction, code_lines, is_generated, max_line_repeat_fraction,
-                                   quality_rules)
-from stages.filter.rules import apply_rules
+from stages.filter.quality import alnum_fraction, code_lines, is_generated, max_line_repeat_fraction, quality_rules
+from stages.filter.framework import apply_rules
 from stages.filter.syntax import blank_preprocessor, file_syntax, python_syntax, row_syntax
 from stages.core.schemas import FILES_SCHEMA, SAMPLES_SCHEMA
 

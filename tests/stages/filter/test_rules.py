@@ -12,8 +12,11 @@ import pytest
 
 from stages.filter import text_stats
 from stages.filter.html_text import visible_text
-from stages.filter.reference_loop import filter_document
-from stages.filter.rules import RULE_SETS, StarCoderConfig, apply_rules, starcoder_rules
+from benchmarks.reference_starcoder import filter_document
+from stages.filter.config import StarCoderConfig
+from stages.filter.framework import apply_rules
+from stages.filter.stage import RULE_SETS
+from stages.filter.starcoder import starcoder_rules
 from stages.filter.text_stats import compute_text_stats
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])

@@ -32,7 +32,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from stages.core.errors import UsageError
+from .errors import UsageError
 
 BENCHMARKS_DIR_ENV = "DSCODER_BENCHMARKS_DIR"
 MBPP_TEST_IDS = range(11, 511)  # paper §4: MBPP test ids 11-510 (ids 2-4 are the 3-shot prompt)

@@ -1,7 +1,7 @@
 """The StarCoder rules as a plain per-document Python loop (bigcode-dataset style).
 
 This is the baseline of ``benchmarks/bench_filter.py`` and the oracle the tests compare the
-vectorised ``rules.apply_rules`` with. Definitions are the ones in ``text_stats``: characters
+vectorised ``framework.apply_rules`` with. Definitions are the ones in ``text_stats``: characters
 are code points; lines are ``content.split("\\n")`` with the final empty piece dropped when
 the content ends with "\\n"; a line's length excludes the "\\n"; mean line length = sum of
 line lengths / number of lines; the alpha fraction of an empty file is 0; a null content
@@ -11,7 +11,8 @@ is an empty string; languages compare case-insensitively.
 from __future__ import annotations
 
 from stages.filter.html_text import visible_text
-from stages.filter.rules import XML_HEADER, StarCoderConfig
+from stages.filter.config import StarCoderConfig
+from stages.filter.starcoder import XML_HEADER
 
 
 def filter_document(content: str | None, lang: str | None, config: StarCoderConfig | None = None) -> str | None:

@@ -1,0 +1,78 @@
+"""Stages that need a global view run as phases (dedup: signatures → buckets → cluster → remove).
+
+Each phase is an ordinary `Stage` with its own output folder (resume, done-markers, ranks, workers
+for free); the last phase writes OUTPUT itself, the others live under `OUTPUT/_dscoder/phases/`. A
+phase reads the complete output of the one before it (`completed_units`) and refuses to start
+before that is done. `run_phases` runs one phase (this rank's share) or every phase in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+from . import output
+from .errors import UsageError
+from .manifest import META, OutputLayout
+from .runner import RunOptions, resolve_rank, run_stage
+from .stage import Stage, Unit
+
+
+def phase_dir(root: Path, phase: str, last: bool) -> Path:
+    """Where a phase writes: OUTPUT itself for the last phase, else OUTPUT/_dscoder/phases/<phase>."""
+    return Path(root) if last else Path(root) / META / "phases" / phase
+
+
+def completed_units(folder: Path, phase: str, where: Path) -> list[Unit]:
+    """The finished output shards of `phase` (in `folder`) as inputs of the next phase; a usage
+    error naming what is missing when it is not complete."""
+    layout = OutputLayout(Path(folder))
+    manifest = layout.read_manifest()
+    missing = None if manifest is None else [u["name"] for u in manifest["units"]
+                                             if not layout.done(u["name"]).exists()]
+    if manifest is None or missing:
+        detail = "not started" if manifest is None else f"{len(missing)} of {len(manifest['units'])} units missing"
+        raise UsageError(f"phase `{phase}` is not complete in {where} ({detail}); "
+                         f"run `--phase {phase}` (all ranks) first")
+    return [Unit(u["name"], [{"path": str(layout.shard(u["name"])),
+                              "size": layout.shard(u["name"]).stat().st_size}]) for u in manifest["units"]]
+
+
+def _phased_output(root: Path) -> bool:
+    """Ours: OUTPUT has its own manifest (the last phase ran), or holds only `_dscoder/` (phases)."""
+    return (root / META / "manifest.json").exists() or all(p.name == META for p in root.iterdir())
+
+
+PHASED_OUTPUT = output.OutputKind("dscoder output", is_ours=_phased_output)
+
+
+def run_phases(root: Path, phases: dict[str, Callable[[], Stage]], phase: str, run: RunOptions) -> dict:
+    """Run `phase` (this rank's share) or, with `all`, every phase in order on this machine.
+
+    `phases` maps each phase name, in order, to a factory of its Stage; the last one is OUTPUT's own
+    stage. Returns the last phase's summary, with `phase` and `phases` (seconds per phase run).
+    """
+    names = list(phases)
+    if phase != "all" and phase not in phases:
+        raise UsageError(f"unknown --phase {phase!r}; choose from all, {', '.join(names)}")
+    rank, world_size = resolve_rank(run.rank, run.world_size)
+    if phase == "all" and world_size > 1:
+        raise UsageError("--phase all runs every phase on one machine; with --world-size > 1 run each "
+                         f"phase as its own array (--phase {', '.join(names)})")
+    root = Path(root)
+    final = phases[names[-1]]().name
+    manifest = OutputLayout(root).read_manifest() if root.is_dir() else None
+    if manifest is not None and manifest.get("stage") != final and not run.overwrite:
+        raise UsageError(f"{root} holds the output of `{manifest['stage']}`, not `{final}`; "
+                         "use another output folder or --overwrite")
+    output.open_output(root, PHASED_OUTPUT, overwrite=run.overwrite, world_size=world_size)
+    seconds, summary = {}, {}
+    for name in (names if phase == "all" else [phase]):
+        folder = phase_dir(root, name, last=name == names[-1])
+        summary = run_stage(phases[name](), replace(run, output=folder, overwrite=False, rank=rank,
+                                                    world_size=world_size))
+        seconds[name] = summary["this_run"]["seconds"]
+    summary["phase"] = phase
+    summary["phases"] = seconds
+    return summary

@@ -1,0 +1,50 @@
+"""The crawl stage's settings: the one place their defaults and help texts live (docs/crawl.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from stages.core.config import comma_list, option
+from stages.core.languages import resolve_languages
+
+
+def parse_languages(value: str | frozenset | None) -> frozenset[str] | None:
+    if value is None or isinstance(value, frozenset):
+        return value
+    return resolve_languages(comma_list(value)) if comma_list(value) else None
+
+
+@dataclass
+class CrawlConfig:
+    """How one repository is read."""
+
+    max_file_size: int = option(1 << 20, "Skip files larger than this many bytes (the paper's crawl: 1 MB).", min=1)
+    languages: frozenset[str] | None = option(None, "Comma-separated languages to keep.", cli_type=str,
+                                              parse=parse_languages, show="all 87 of the paper's Table 1")
+    clone_timeout: float = option(600.0, "Seconds before a git clone is abandoned.", min=0, min_open=True)
+    tmp_dir: str | None = option(None, cli=False)
+
+
+@dataclass
+class GitHubConfig:
+    """`github:QUERY` sources: the search API (token from $GITHUB_TOKEN, never logged)."""
+
+    api_url: str = option("https://api.github.com", "GitHub API base URL (github:QUERY).", flag="--github-api-url")
+    max_results: int = option(1000, "At most this many search hits (the API caps at 1000).",
+                              flag="--github-max-results", min=1)
+    created_before: str | None = option("2023-02-01", "github:QUERY only: repositories created before this "
+                                        "date (the paper's cut-off).")
+
+
+@dataclass
+class CrawlStageConfig:
+    source: str = option(cli=False)
+    crawl: CrawlConfig = field(default_factory=CrawlConfig)
+    shard_size_mb: float = option(256.0, "Target shard size in MB (repositories never split).", flag="--shard-size",
+                                  min=0, min_open=True)
+    github: GitHubConfig = field(default_factory=GitHubConfig)
+
+    @property
+    def shard_size(self) -> int:
+        """Bytes of estimated input per output shard."""
+        return int(self.shard_size_mb * (1 << 20))
