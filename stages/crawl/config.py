@@ -19,7 +19,8 @@ class CrawlConfig:
     """How one repository is read."""
 
     max_file_size: int = option(1 << 20, "Skip files larger than this many bytes (the paper's crawl: 1 MB).", min=1)
-    languages: frozenset[str] | None = option(None, "Comma-separated languages to keep.", cli_type=str,
+    languages: frozenset[str] | None = option(None, "Comma-separated languages to keep (any case; aliases such as "
+                                              "cpp, c#, js, py).", cli_type=str,
                                               parse=parse_languages, show="all 87 of the paper's Table 1")
     clone_timeout: float = option(600.0, "Seconds before a git clone is abandoned.", min=0, min_open=True)
     tmp_dir: str | None = option(None, cli=False)
