@@ -31,7 +31,7 @@ from stages.core.runner import RunOptions, run_stage
 from stages.core.stage import Stage, Unit, UnitResult
 from stages.dedup.minhash import MinHasher, band_hashes
 from stages.dedup.config import DedupConfig
-from stages.dedup.stage import run
+from stages.dedup.stage import run, signature_options
 from stages.core.schemas import SAMPLES_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,7 +143,7 @@ class SyntheticSignatures(Stage):
         self.config, self.n, self.shards = config, n_samples, n_shards
 
     def options(self) -> dict:
-        return self.config.signature_options()
+        return signature_options(self.config)
 
     def plan(self) -> list[Unit]:
         return [Unit(f"part-{s:05d}", [{"index": s, "size": 0}]) for s in range(self.shards)]

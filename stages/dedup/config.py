@@ -34,7 +34,7 @@ class DedupConfig:
                           "--threshold.", flag="--verify")
 
     def __post_init__(self):
-        from .minhash import MinHasher, optimal_bands  # numpy: not needed to build the CLI
+        from .lsh import optimal_bands  # numpy: not needed to build the CLI
 
         check_ranges(self)
         if (self.bands is None) != (self.rows is None):
@@ -44,18 +44,6 @@ class DedupConfig:
         if self.bands * self.rows > self.num_perm:
             raise UsageError(f"--bands x --rows ({self.bands} x {self.rows}) must be at most --num-perm "
                              f"({self.num_perm})")
-        self.hasher = MinHasher(num_perm=self.num_perm, ngram=self.ngram, seed=self.seed, backend=self.backend)
 
     def phase_dir(self, phase: str) -> Path:
         return phase_dir(self.output, phase, last=phase == PHASES[-1])
-
-    def signature_options(self) -> dict:
-        return {"input": str(Path(self.input).resolve()), "tokens": "[A-Za-z_0-9]+",
-                "minhash": self.hasher.family(), "bands": self.bands, "rows": self.rows,
-                "content_hash": "xxh3_128"}
-
-    def bucket_options(self) -> dict:
-        return {**self.signature_options(), "threshold": self.threshold, "verify": self.verify}
-
-    def cluster_options(self) -> dict:
-        return {**self.bucket_options(), "survivor": SURVIVOR_RULE}

@@ -16,6 +16,7 @@ The `remove` phase is OUTPUT's own stage, named `dedup`, whose manifest records 
 
 from __future__ import annotations
 
+import functools
 from functools import partial
 from pathlib import Path
 
@@ -31,11 +32,35 @@ from stages.core.shards import check_same_units, read_shard, shard_units
 from stages.core.stage import Stage, Unit, UnitResult
 
 from .clustering import bucket_edges, connected_components, make_key, removal_map
-from .config import PHASES, DedupConfig
-from .minhash import band_hashes, exact_jaccard, string_buffers
+from .config import PHASES, SURVIVOR_RULE, DedupConfig
+from .minhash import MinHasher, band_hashes, exact_jaccard, string_buffers
 
 EDGE_SCHEMA = pa.schema([("a", pa.uint64()), ("b", pa.uint64())])
 REQUIRED_COLUMNS = ("sample_id", "text")
+
+
+@functools.lru_cache(maxsize=8)
+def _hasher(num_perm: int, ngram: int, seed: int, backend: str) -> MinHasher:
+    return MinHasher(num_perm=num_perm, ngram=ngram, seed=seed, backend=backend)
+
+
+def hasher_of(config: DedupConfig) -> MinHasher:
+    """The MinHash family of a config (one object per settings, in each process)."""
+    return _hasher(config.num_perm, config.ngram, config.seed, config.backend)
+
+
+def signature_options(config: DedupConfig) -> dict:
+    return {"input": str(Path(config.input).resolve()), "tokens": "[A-Za-z_0-9]+",
+            "minhash": hasher_of(config).family(), "bands": config.bands, "rows": config.rows,
+            "content_hash": "xxh3_128"}
+
+
+def bucket_options(config: DedupConfig) -> dict:
+    return {**signature_options(config), "threshold": config.threshold, "verify": config.verify}
+
+
+def cluster_options(config: DedupConfig) -> dict:
+    return {**bucket_options(config), "survivor": SURVIVOR_RULE}
 
 
 def _input_units(folder: Path) -> list[Unit]:
@@ -72,7 +97,7 @@ class SignaturesPhase(Stage):
         self.config = config
 
     def options(self) -> dict:
-        return self.config.signature_options()
+        return signature_options(self.config)
 
     def plan(self) -> list[Unit]:
         return _input_units(self.config.input)
@@ -88,7 +113,7 @@ class SignaturesPhase(Stage):
             raise ValueError(f"{path} is not a `samples` shard: no column {', '.join(missing)}")
         n = table.num_rows
         cfg = self.config
-        sig, n_shingles = cfg.hasher.signatures(table["text"])
+        sig, n_shingles = hasher_of(cfg).signatures(table["text"])
         bands = band_hashes(sig, cfg.bands, cfg.rows)
         has = n_shingles > 0
         cols = {
@@ -116,7 +141,7 @@ class BucketsPhase(Stage):
         self.config = config
 
     def options(self) -> dict:
-        return self.config.bucket_options()
+        return bucket_options(self.config)
 
     def _signature_shards(self) -> list[dict]:
         return [u.inputs[0] for u in _phase_outputs(self.config, "signatures")]
@@ -157,7 +182,7 @@ class BucketsPhase(Stage):
             keys = needed[shard_of == s]
             rows = (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
             texts = read_shard(Path(shards[s].inputs[0]["path"]), columns=["text"])["text"].take(pa.array(rows))
-            flat, counts = self.config.hasher.shingles(texts)
+            flat, counts = hasher_of(self.config).shingles(texts)
             for key, sh in zip(keys.tolist(), np.split(flat, np.cumsum(counts)[:-1])):
                 sets[key] = np.unique(sh)
         thr = self.config.threshold
@@ -174,7 +199,7 @@ class ClusterPhase(Stage):
         self.config = config
 
     def options(self) -> dict:
-        return self.config.cluster_options()
+        return cluster_options(self.config)
 
     def plan(self) -> list[Unit]:
         inputs = [u.inputs[0] for u in _phase_outputs(self.config, "buckets")]
@@ -223,7 +248,7 @@ class RemovePhase(Stage):
         self.config = config
 
     def options(self) -> dict:
-        return self.config.cluster_options()
+        return cluster_options(self.config)
 
     def plan(self) -> list[Unit]:
         _phase_outputs(self.config, "cluster")

@@ -16,7 +16,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from dedup_fixtures import edit_tokens, stdlib_files  # noqa: E402
 
 from stages.dedup.clustering import bucket_edges, connected_components, removal_map  # noqa: E402
-from stages.dedup.minhash import MinHasher, exact_jaccard, optimal_bands  # noqa: E402
+from stages.dedup.lsh import optimal_bands  # noqa: E402
+from stages.dedup.minhash import MinHasher, exact_jaccard  # noqa: E402
 
 NON_ALPHA = re.compile(r"[^A-Za-z_0-9]")  # BigCode's tokeniser
 
