@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo-out
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test bench lint docs clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+
+docs: $(STAMP)
+	$(BIN)/python -m dscoder_cli.docs_options
 
 lint: $(STAMP)
 	$(BIN)/ruff check --select F,E9 dscoder_cli stages tests benchmarks scripts

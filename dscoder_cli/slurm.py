@@ -1,6 +1,6 @@
 """Slurm array jobs for data stages: write an sbatch script, submit it, chain a stats job.
 
-No scheduler of our own (DESIGN.md section 7): every array task runs the very same `dscoder STAGE`
+No scheduler of our own (docs/slurm.md): every array task runs the very same `dscoder STAGE`
 command; the runner reads SLURM_ARRAY_TASK_ID/COUNT and takes every N-th shard, and done-markers
 make a resubmitted task redo only what is missing.
 """

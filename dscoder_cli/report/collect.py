@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from stages.core.manifest import OutputLayout, merge_stats
 
 PIPELINE = ["crawl", "filter", "topo-sort", "dedup", "tokenize"]
-# DeepSeek-Coder base models, paper Table 3 / DESIGN.md section 5 (pass@1, %).
+# DeepSeek-Coder base models, paper Table 3 (pass@1, %).
 PAPER = {"1.3b": {"humaneval": 34.8, "mbpp": 46.2}, "6.7b": {"humaneval": 49.4, "mbpp": 60.6},
          "33b": {"humaneval": 56.1, "mbpp": 66.0}}
 

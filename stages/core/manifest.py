@@ -1,6 +1,6 @@
 """The output folder's metadata: `_dscoder/manifest.json`, done-markers, stats, errors.
 
-Layout (DESIGN.md section 3):
+Layout (docs/architecture.md, docs/formats.md):
 
     OUTPUT/part-00000.parquet            kept rows
     OUTPUT/_rejected/part-00000.parquet  dropped rows, with a `reason` column

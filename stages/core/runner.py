@@ -1,4 +1,4 @@
-"""Run a stage over its units: the stage contract of DESIGN.md section 3, implemented once.
+"""Run a stage over its units: the stage contract (docs/architecture.md), implemented once.
 
 - atomic shard writes, the done-marker written last, so a killed run (SIGKILL included) resumes by
   doing exactly the units without a marker;

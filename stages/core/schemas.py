@@ -1,4 +1,4 @@
-"""The Parquet schemas stages exchange (DESIGN.md section 4)."""
+"""The Parquet schemas stages exchange (docs/formats.md)."""
 
 import pyarrow as pa
 

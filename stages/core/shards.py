@@ -1,4 +1,4 @@
-"""Parquet shard I/O: the only way stages read and write data (DESIGN.md section 3)."""
+"""Parquet shard I/O: the only way stages read and write data (docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 A stage's constructor only stores its configuration. `plan()` lists the units of work (one output
 shard each); `process(unit)` does one unit and returns its rows. Everything else -- atomic writes,
 done-markers, resume, workers, ranks, progress, stats, errors -- is the runner's job, so every
-stage keeps DESIGN.md section 3 the same way.
+stage keeps the stage contract (docs/architecture.md) the same way.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ def looks_like_url(text: str) -> bool:
 
 
 def check_clone_url(url: str) -> None:
-    """Raise ValueError for a URL git must never be given (DESIGN.md section 5, crawl)."""
+    """Raise ValueError for a URL git must never be given (docs/crawl.md)."""
     if url.startswith("-"):
         raise ValueError(f"refusing URL {url!r}: it looks like a command-line option")
     if _HELPER_RE.match(url):

@@ -1,4 +1,4 @@
-"""Read one repository into `files` rows (DESIGN.md section 4), with a reason for every file skipped.
+"""Read one repository into `files` rows (docs/formats.md), with a reason for every file skipped.
 
 Git repositories are read from the committed tree of HEAD (untracked files never enter the corpus);
 plain folders from disk, never following a symlink.

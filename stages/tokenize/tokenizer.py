@@ -5,7 +5,7 @@ The released tokenizer (as ported by llama.cpp) is a HuggingFace `tokenizers` BP
 - no normalizer;
 - a pre-tokenizer that splits on `[\\r\\n]`, `\\s?\\p{L}+`, `\\s?\\p{P}+`, CJK runs and single digits, then
   maps bytes to the GPT-2 byte-level alphabet (no prefix space, no regex of its own);
-- a base vocabulary of 32,000 tokens, then 22 added tokens at 32000-32021 (DESIGN.md section 5);
+- a base vocabulary of 32,000 tokens, then 22 added tokens at 32000-32021 (docs/tokenize.md);
 - a post-processor that puts `<｜begin▁of▁sentence｜>` first (`add_bos_token` true).
 
 Ids 32000-32012 are the 13 byte-level characters of the bytes that never occur in UTF-8 (0xC0, 0xC1,
@@ -76,7 +76,7 @@ MODEL_MAX_LENGTH = 16384
 STALE_TMP_SECONDS = 3600
 TEXT_COLUMNS = ("text", "content")  # samples schema, files schema
 
-# The instruct models' template (paper §3.5; DESIGN.md, instruct): bos, the default system prompt
+# The instruct models' template (paper §3.5; docs/instruct.md): bos, the default system prompt
 # unless a system message is given, `### Instruction:` / `### Response:` turns, `<|EOT|>` after answers.
 SYSTEM_PROMPT = (
     "You are an AI programming assistant, utilizing the Deepseek Coder model, developed by Deepseek "

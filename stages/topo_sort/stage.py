@@ -77,7 +77,7 @@ class TopoSortStage(Stage):
         repos = table["repo"].to_pylist()
         paths, langs, contents = (table[c].to_pylist() for c in ("path", "lang", "content"))
         start = 0
-        # Shards are repository-aligned and a repository's files are contiguous (DESIGN.md section 3).
+        # Shards are repository-aligned and a repository's files are contiguous (docs/architecture.md).
         while start < len(repos):
             end = start
             while end < len(repos) and repos[end] == repos[start]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class RepoFile:
-    """One file of a repository, as in the crawl schema (DESIGN.md section 4).
+    """One file of a repository, as in the crawl schema (docs/formats.md).
 
     ``lang`` is a language name of ``stages.core.languages.LANGUAGES`` ("Python", "C++" ...), or
     ``""`` for files without one (``go.mod`` is read from the list even without a language).

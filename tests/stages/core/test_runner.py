@@ -1,4 +1,4 @@
-"""The stage contract (DESIGN.md section 3), exercised through `dscoder filter`."""
+"""The stage contract (docs/architecture.md), exercised through `dscoder filter`."""
 
 from __future__ import annotations
 
