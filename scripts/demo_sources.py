@@ -6,6 +6,9 @@ PACKAGE_CAP_MB of source are skipped (transformers, sympy, scipy, numpy, …) an
 at SITE_CAP_MB; the standard library's own test suite is skipped too.
 
 Usage: python scripts/demo_sources.py LIST_FILE
+       python scripts/demo_sources.py LIST_FILE --site-packages
+           every package of site-packages, no caps (about 250 MB of code: torch, transformers, sympy,
+           scipy, numpy, …): the realistic corpus each data-stage change is measured on.
 """
 
 import os
@@ -37,7 +40,14 @@ def source_mb(folder: Path) -> float:
     return total / 1e6
 
 
-def main(out: str) -> None:
+def main(out: str, site_packages_only: bool = False) -> None:
+    if site_packages_only:
+        site = Path(sysconfig.get_paths()["purelib"])
+        repos = [str(p) for p in packages(site)]
+        Path(out).write_text("# This environment's site-packages: one repository per package\n"
+                             + "\n".join(repos) + "\n")
+        print(f"{out}: {len(repos)} repositories")
+        return
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     site = Path(sysconfig.get_paths()["purelib"])
     lines = ["# The Python standard library: one repository per package"]
@@ -58,4 +68,4 @@ def main(out: str) -> None:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    main(sys.argv[1])
+    main(sys.argv[1], site_packages_only="--site-packages" in sys.argv[2:])
