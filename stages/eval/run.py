@@ -27,8 +27,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from .benchmarks import (BENCHMARKS, FIM_BEGIN, FIM_END, FIM_HOLE, Benchmark, assemble_program, clean_completion,
-                         load_benchmark, load_benchmark_file, model_prompt, stop_words)
+from stages.core.benchmark_data import read_jsonl
+from stages.core.errors import UsageError
+
+from .benchmarks import BENCHMARKS, Benchmark, load_benchmark, load_benchmark_file
+from .programs import assemble_program
+from .prompts import FIM_BEGIN, FIM_END, FIM_HOLE, model_prompt
+from .sanitize import clean_completion, stop_words
 from .passk import DEFAULT_KS, scores
 
 SUMMARY = "summary.json"
@@ -150,8 +155,8 @@ class Evaluation:
         for name in self.cfg.benchmarks:
             try:
                 benches.append(load_benchmark(name, self.cfg.data))
-            except FileNotFoundError as exc:
-                raise EvalUsageError(f"{exc} (see docs/eval.md: --data)") from None
+            except UsageError as exc:
+                raise EvalUsageError(f"{exc} (see docs/eval.md)") from None
         for path in self.cfg.benchmark_files:
             try:
                 benches.append(load_benchmark_file(Path(path)))
@@ -380,7 +385,6 @@ class Evaluation:
         return summary
 
     def _read_generation_file(self, benches: list[Benchmark]) -> dict:
-        from .benchmarks import read_jsonl
         try:
             rows = read_jsonl(Path(self.cfg.generations))
         except (OSError, json.JSONDecodeError) as exc:
