@@ -151,7 +151,7 @@ class Limits:
     """Per-run limits (docs/eval.md, Sandbox: DATA stops every runtime's allocations; AS only as a
     backstop because JITs reserve address space; NPROC counts threads, the JVM needs > 16)."""
 
-    timeout: float  # wall clock, seconds: EvalConfig.timeout (compilers: execute.COMPILE_TIMEOUT or more)
+    timeout: float  # wall clock, seconds: EvalConfig.timeout (a compiler: max(config.COMPILE_TIMEOUT, it))
     cpu_seconds: Optional[int] = None  # default: timeout + 1
     data_bytes: int = 2 * GiB
     address_space_bytes: int = 8 * GiB
