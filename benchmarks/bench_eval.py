@@ -19,7 +19,8 @@ def _samples(path):
 
 
 def bench_dscoder(samples, out, workers: int, timeout: float) -> dict:
-    from stages.eval.run import EvalConfig, run_eval
+    from stages.eval.config import EvalConfig
+    from stages.eval.run import run_eval
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
     s = run_eval(EvalConfig(output=out, benchmarks=["humaneval"], generations=samples, workers=workers,

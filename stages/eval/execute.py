@@ -31,13 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
+from .config import COMPILE_TIMEOUT
 from .sandbox import Limits, RunResult, Sandbox, capabilities, make_sandbox_root, random_uid_block
 
 STATUSES = ("passed", "wrong_answer", "compile_error", "timeout", "memory_limit", "output_limit", "crash",
             "harness_error")
 
-SANDBOX_PYTHON = "/usr/bin/python3"  # eval-sandbox.md: pyenv/venv Pythons live in root's 0700 home
-COMPILE_TIMEOUT = 60.0
+SANDBOX_PYTHON = "/usr/bin/python3"  # docs/eval.md: a pyenv/venv Python in root's 0700 home is unreachable
 
 JAVATUPLES_CANDIDATES = ["/usr/share/java/javatuples-1.2.jar", "/usr/share/java/javatuples.jar"]
 
@@ -212,7 +212,7 @@ def _run_in_worker(job: Job) -> dict:
 class Executor:
     """A pool of sandbox workers (processes: preexec_fn is not thread-safe), each with its own uid."""
 
-    def __init__(self, workers: int = 2):
+    def __init__(self, workers: int):
         import multiprocessing as mp
         self.caps = capabilities()
         self.root = make_sandbox_root()

@@ -10,14 +10,14 @@ overshoot by a token) and stores the completion.
 * :class:`VLLMBackend` -- when ``vllm`` imports and a GPU is present.
 
 Inputs are tokenized with BOS (DeepSeek's scripts) and truncated from the left to ``max_input_tokens``
-(4096 in the paper's protocol).
+(EvalConfig.max_input_tokens: 4096 in the paper's protocol).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
@@ -27,9 +27,9 @@ Prompt = Union[str, list]  # text, or chat messages
 @dataclass
 class Request:
     prompt: Prompt
-    stop: list[str] = field(default_factory=list)
-    max_new_tokens: int = 500
-    seed: int = 0  # this sample's own seed (`sample_seed`): samples of one prompt differ, re-runs agree
+    stop: list[str]
+    max_new_tokens: int  # the benchmark's budget, or --max-new-tokens
+    seed: int  # this sample's own seed (`sample_seed`): samples of one prompt differ, re-runs agree
 
 
 def sample_seed(seed: int, task_id: str, sample: int) -> int:
@@ -40,10 +40,12 @@ def sample_seed(seed: int, task_id: str, sample: int) -> int:
 
 @dataclass(frozen=True)
 class SamplingOptions:
-    temperature: float = 0.0
-    top_p: float = 0.95
-    seed: int = 1234
-    max_input_tokens: int = 4096
+    """EvalConfig's sampling fields (their defaults live there)."""
+
+    temperature: float
+    top_p: float
+    seed: int
+    max_input_tokens: int
 
 
 class Backend:
@@ -63,7 +65,7 @@ class Backend:
 def _chat_text(tokenizer, messages: list) -> str:
     if getattr(tokenizer, "chat_template", None):
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    # No template in the tokenizer: DeepSeek-Coder-Instruct's own (DESIGN.md §5, instruct).
+    # No template in the tokenizer: DeepSeek-Coder-Instruct's own (docs/instruct.md, The template).
     system = ("You are an AI programming assistant, utilizing the Deepseek Coder model, developed by Deepseek "
               "Company, and you only answer questions related to computer science. For politically sensitive "
               "questions, security and privacy issues, and other non-computer science questions, you will "
@@ -80,7 +82,7 @@ def _chat_text(tokenizer, messages: list) -> str:
 class TransformersBackend(Backend):
     name = "transformers"
 
-    def __init__(self, model_path: Path, sampling: SamplingOptions, batch_size: int = 8,
+    def __init__(self, model_path: Path, sampling: SamplingOptions, batch_size: int,
                  device: Optional[str] = None, dtype: Optional[str] = None):
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # the sandbox pool forks later
         import torch
@@ -230,7 +232,7 @@ def vllm_available() -> bool:
         return False
 
 
-def make_backend(name: str, model_path: Path, sampling: SamplingOptions, batch_size: int = 8,
+def make_backend(name: str, model_path: Path, sampling: SamplingOptions, batch_size: int,
                  device: Optional[str] = None) -> Backend:
     """`auto`: vLLM when installed with a GPU, else transformers."""
     if name == "auto":

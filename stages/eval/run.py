@@ -19,71 +19,33 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import sys
 import time
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from .benchmarks import (BENCHMARKS, FIM_BEGIN, FIM_END, FIM_HOLE, Benchmark, assemble_program, clean_completion,
-                         load_benchmark, load_benchmark_file, model_prompt, stop_words)
-from .passk import DEFAULT_KS, scores
+from stages.core.atomic import write_json_atomic
+from stages.core.benchmark_data import read_jsonl
+from stages.core.errors import DscoderError, UsageError
+from stages.core.output import OutputKind, open_output, refuse_changed
+
+from .benchmarks import Benchmark, load_benchmark, load_benchmark_file
+from .config import EvalConfig
+from .passk import scores
+from .programs import assemble_program
+from .prompts import FIM_BEGIN, FIM_END, FIM_HOLE, model_prompt
+from .sanitize import clean_completion, stop_words
 
 SUMMARY = "summary.json"
+MANIFEST = "manifest.json"
 
 
-class EvalUsageError(ValueError):
-    """Bad options, or options changed on an existing OUTPUT (exit code 2)."""
+def _is_eval_output(root: Path) -> bool:
+    return (root / SUMMARY).exists() or any(root.glob(f"*/{MANIFEST}"))
 
 
-@dataclass
-class EvalConfig:
-    output: Path
-    benchmarks: list[str] = field(default_factory=lambda: ["humaneval"])
-    benchmark_files: list[Path] = field(default_factory=list)
-    model: Optional[Path] = None
-    generations: Optional[Path] = None
-    data: Optional[Path] = None
-    limit: Optional[int] = None
-    n_samples: int = 1
-    temperature: float = 0.0
-    top_p: float = 0.95
-    max_new_tokens: Optional[int] = None  # default: per benchmark
-    max_input_tokens: int = 4096
-    instruct: bool = False
-    seed: int = 1234
-    backend: str = "auto"
-    batch_size: int = 8
-    device: Optional[str] = None
-    workers: int = 2
-    timeout: float = 10.0
-    steps: tuple = ("generate", "execute")
-    ks: tuple = DEFAULT_KS
-    overwrite: bool = False
-
-    def validate(self) -> None:
-        if (self.model is None) == (self.generations is None) and "generate" in self.steps:
-            raise EvalUsageError("give exactly one of --model MODEL or --generations FILE")
-        if not self.benchmarks and not self.benchmark_files:
-            raise EvalUsageError("no benchmarks: give --benchmarks and/or --benchmark-file")
-        for name in self.benchmarks:
-            if name not in BENCHMARKS:
-                raise EvalUsageError(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}")
-        if self.n_samples < 1:
-            raise EvalUsageError("--n-samples must be at least 1")
-        if self.n_samples > 1 and self.temperature <= 0 and self.model is not None:
-            raise EvalUsageError("--n-samples > 1 needs sampling: give --temperature > 0 (e.g. 0.8)")
-        if not 0 < self.top_p <= 1:
-            raise EvalUsageError("--top-p must be in (0, 1]")
-        if self.timeout <= 0:
-            raise EvalUsageError("--timeout must be positive")
-        bad = set(self.steps) - {"generate", "execute"}
-        if bad or not self.steps:
-            raise EvalUsageError(f"--steps: choose from generate, execute (got {', '.join(self.steps) or 'none'})")
-        if self.generations is not None and not Path(self.generations).exists():
-            raise EvalUsageError(f"--generations {self.generations}: no such file")
+EVAL_OUTPUT = OutputKind("dscoder eval output", is_ours=_is_eval_output)
 
 
 def _log_default(message: str) -> None:
@@ -149,17 +111,17 @@ class Evaluation:
         benches = []
         for name in self.cfg.benchmarks:
             try:
-                benches.append(load_benchmark(name, self.cfg.data))
-            except FileNotFoundError as exc:
-                raise EvalUsageError(f"{exc} (see docs/eval.md: --data)") from None
+                benches.append(load_benchmark(name, self.cfg.benchmarks_dir))
+            except UsageError as exc:
+                raise UsageError(f"{exc} (see docs/eval.md)") from None
         for path in self.cfg.benchmark_files:
             try:
                 benches.append(load_benchmark_file(Path(path)))
             except (OSError, ValueError) as exc:
-                raise EvalUsageError(f"--benchmark-file {path}: {exc}") from None
+                raise UsageError(f"--benchmark-file {path}: {exc}") from None
         names = [b.name for b in benches]
         if len(set(names)) != len(names):
-            raise EvalUsageError(f"a benchmark is named twice: {', '.join(names)}")
+            raise UsageError(f"a benchmark is named twice: {', '.join(names)}")
         for b in benches:
             if self.cfg.limit is not None:
                 b.tasks = b.tasks[:self.cfg.limit]
@@ -183,17 +145,11 @@ class Evaluation:
         return bench.spec.instruct_max_new_tokens if self.cfg.instruct else bench.spec.max_new_tokens
 
     def prepare_output(self) -> None:
-        out = self.out
-        if self.cfg.overwrite and out.exists():
-            looks_like_eval = (out / SUMMARY).exists() or any(out.glob("*/manifest.json")) or not any(out.iterdir())
-            if not looks_like_eval:
-                raise EvalUsageError(f"{out} is not a dscoder eval output; refusing to delete it")
-            shutil.rmtree(out)
-        out.mkdir(parents=True, exist_ok=True)
+        open_output(self.out, EVAL_OUTPUT, overwrite=self.cfg.overwrite)
 
     def check_manifest(self, bench: Benchmark) -> None:
         folder = self.out / bench.name
-        path = folder / "manifest.json"
+        path = folder / MANIFEST
         current = {"benchmark": bench.name}
         if "generate" in self.cfg.steps:
             current["generation"] = self.generation_options(bench)
@@ -201,19 +157,12 @@ class Evaluation:
             current["execution"] = self.execution_options(bench)
         old = json.loads(path.read_text()) if path.exists() else {}
         for part in ("generation", "execution"):
-            if part in current and part in old and old[part] != current[part]:
-                changed = sorted(k for k in set(old[part]) | set(current[part])
-                                 if old[part].get(k) != current[part].get(k))
-                raise EvalUsageError(f"{folder}: {part} options changed ({', '.join(changed)}); use the same "
-                                     "options to resume, or --overwrite to start over")
+            if part in current and part in old:
+                refuse_changed(folder, old[part], current[part], what=f"{part} options")
         if "execute" in self.cfg.steps and "generate" not in self.cfg.steps and "generation" not in old:
             if not (folder / "generations.jsonl").exists():
-                raise EvalUsageError(f"{folder}: nothing generated yet; run with --steps generate first")
-        merged = {**old, **current}
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
+                raise UsageError(f"{folder}: nothing generated yet; run with --steps generate first")
+        write_json_atomic(path, {**old, **current})
 
     # -- generation ----------------------------------------------------------------------------
     def generate(self, bench: Benchmark, file_records: Optional[dict]) -> Optional[str]:
@@ -282,14 +231,16 @@ class Evaluation:
             try:
                 self.model_path = resolve_model(Path(self.cfg.model), self.out / "_model-hf", self.log)
             except ValueError as exc:
-                raise EvalUsageError(str(exc)) from None
+                raise UsageError(str(exc)) from None
             sampling = SamplingOptions(temperature=self.cfg.temperature, top_p=self.cfg.top_p, seed=self.cfg.seed,
                                        max_input_tokens=self.cfg.max_input_tokens)
             try:
                 self.backend = make_backend(self.cfg.backend, self.model_path, sampling, self.cfg.batch_size,
                                             self.cfg.device)
             except OSError as exc:
-                raise EvalUsageError(f"--model {self.cfg.model}: cannot load: {exc}") from None
+                raise UsageError(f"--model {self.cfg.model}: cannot load: {exc}") from None
+            except ValueError as exc:  # vLLM missing, or a model transformers cannot build
+                raise DscoderError(str(exc)) from None
         return self.backend
 
     # -- execution ------------------------------------------------------------------------------
@@ -380,14 +331,13 @@ class Evaluation:
         return summary
 
     def _read_generation_file(self, benches: list[Benchmark]) -> dict:
-        from .benchmarks import read_jsonl
         try:
             rows = read_jsonl(Path(self.cfg.generations))
         except (OSError, json.JSONDecodeError) as exc:
-            raise EvalUsageError(f"--generations {self.cfg.generations}: {exc}") from None
+            raise UsageError(f"--generations {self.cfg.generations}: {exc}") from None
         bad = [i for i, r in enumerate(rows) if "task_id" not in r or ("completion" not in r and "generation" not in r)]
         if bad:
-            raise EvalUsageError(f"--generations {self.cfg.generations}: line {bad[0] + 1} lacks task_id and "
+            raise UsageError(f"--generations {self.cfg.generations}: line {bad[0] + 1} lacks task_id and "
                                  "completion")
         by_bench: dict[str, list[dict]] = defaultdict(list)
         names = [b.name for b in benches]
@@ -397,7 +347,7 @@ class Evaluation:
             elif len(names) == 1:
                 by_bench[names[0]].append(r)
             else:
-                raise EvalUsageError("--generations with several benchmarks: each line needs a `benchmark` field")
+                raise UsageError("--generations with several benchmarks: each line needs a `benchmark` field")
         return by_bench
 
     def _write_summary(self, benches: list[Benchmark], skips: dict, caps: dict, seconds: float) -> dict:
@@ -412,15 +362,10 @@ class Evaluation:
                    "benchmarks": per_bench,
                    "sandbox": {k: caps[k] for k in ("network_isolated", "landlock_abi", "uid_per_worker", "notes")},
                    "this_run": {**self.stats, "seconds": round(seconds, 2)}}
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
+        write_json_atomic(path, summary)
         return summary
 
 
 def run_eval(cfg: EvalConfig, log: Callable[[str], None] = _log_default) -> dict:
     return Evaluation(cfg, log).run()
 
-
-def config_dict(cfg: EvalConfig) -> dict:
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}

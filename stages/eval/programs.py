@@ -1,0 +1,83 @@
+"""The program that is executed for a task and a completion, assembled the way DeepSeek-Coder's
+`Evaluation/` scripts assemble it (docs/eval.md, Programs and verdicts).
+
+A completion is stored as the text the model produced after the prompt, cut at the first stop word
+(``sanitize.py``); the program is then:
+
+=============  ======================================================================================
+humaneval      imports + prompt + "\\n" + completion + "\\n" + test + check(entry_point)
+humaneval-X    prompt + "\\n" + completion + "\\n" + tests  (MultiPL-E; passes when it exits 0)
+mbpp           imports + completion + "\\n" + test setup + the three asserts
+humaneval-fim  prefix + completion + suffix + "\\n" + test + check(entry_point)  (exact splice)
+=============  ======================================================================================
+
+An instruct model's completion (``full`` records) is the whole code extracted from its answer, and
+the prompt is not prepended.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from .benchmarks import Benchmark, Task
+
+# DeepSeek's IMPORT_HELPER["python"], prepended to every Python program to supply imports a
+# completion forgot. Only the lines whose names the program's text mentions are emitted (a line
+# binding names the program never refers to cannot change what it does): importing all of them
+# eagerly, numpy above all (~0.1 s), would dominate execution time (docs/eval.md: 11 exec/s
+# instead of 55 with every line).
+PYTHON_IMPORT_HELPER = ["import math", "import re", "import sys", "import copy", "import datetime",
+                        "import itertools", "import collections", "import heapq", "import functools",
+                        "import hashlib", "import numpy", "import numpy as np", "import string",
+                        "from typing import *", "from collections import *"]
+
+CPP_INCLUDES = ["#include<stdlib.h>", "#include<algorithm>", "#include<math.h>", "#include<stdio.h>",
+                "#include<vector>", "#include<string>", "#include<climits>", "#include<cstring>",
+                "#include<iostream>", "#include<cassert>"]
+
+
+@functools.lru_cache(maxsize=None)
+def _star_names(module: str) -> frozenset:
+    import importlib
+    mod = importlib.import_module(module)
+    return frozenset(getattr(mod, "__all__", [n for n in dir(mod) if not n.startswith("_")]))
+
+
+def python_import_prefix(code: str) -> str:
+    """The lines of PYTHON_IMPORT_HELPER that bind a name appearing in `code`."""
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", code))
+    lines = []
+    for line in PYTHON_IMPORT_HELPER:
+        if line.startswith("from "):
+            needed = bool(words & _star_names(line.split()[1]))
+        else:
+            needed = line.split()[-1] in words
+        if needed:
+            lines.append(line)
+    return "".join(line + "\n" for line in lines)
+
+
+def assemble_program(bench: Benchmark, task: Task, completion: str, full: bool = False) -> str:
+    """The source file to execute (see the module docstring)."""
+    kind, lang = bench.spec.kind, task.language
+    if kind == "mbpp":
+        tests = (task.test_setup + "\n" if task.test_setup else "") + "\n".join(task.test_list)
+        body = completion + "\n" + tests + "\n"
+        return python_import_prefix(body) + body
+    if kind == "fim":
+        return (task.prompt + completion + task.suffix + "\n" + task.tests + "\n"
+                + f"check({task.entry_point})\n")
+    code = completion if full else task.prompt + "\n" + completion
+    if lang == "python":
+        check = f"\ncheck({task.entry_point})\n" if task.entry_point else "\n"
+        body = code + "\n" + task.tests + check
+        return python_import_prefix(body) + body
+    if lang == "cpp":
+        missing = "".join(s + "\n" for s in CPP_INCLUDES if s not in task.prompt)
+        return missing + "\n" + code + "\n" + task.tests
+    if lang == "php":
+        if not code.startswith("<?php"):
+            code = "<?php\n" + code
+        return code + "\n" + task.tests + "?>"
+    return code + "\n" + task.tests
