@@ -35,7 +35,7 @@ def _option(f, meta: dict, py_type, help_prefix: str) -> typer.models.OptionInfo
     if meta.get("cli_type") is not None and isinstance(default, (tuple, list, frozenset)):
         default = ",".join(map(str, default))
     flag = flag_of(f)
-    decls = [flag] + ([meta["short"]] if meta.get("short") else [])
+    decls = [flag, *meta.get("aliases", ())] + ([meta["short"]] if meta.get("short") else [])
     name = flag.split("/")[0]
 
     def check(value):

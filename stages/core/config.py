@@ -23,20 +23,21 @@ META = "dscoder"
 
 
 def option(default: Any = MISSING, help: str = "", *, default_factory: Callable[[], Any] | Any = MISSING,
-           flag: str | None = None, short: str | None = None, min: float | None = None,
+           flag: str | None = None, short: str | None = None, aliases: tuple[str, ...] = (), min: float | None = None,
            max: float | None = None, min_open: bool = False, choices: tuple[str, ...] | None = None,
            finite: bool = True, cli: bool = True, cli_type: type | None = None,
            parse: Callable[[Any], Any] | None = None, show: str | None = None) -> Any:
     """A dataclass field with what the CLI and docs need to present it.
 
-    flag: the option's name (default `--field-name`), `--on/--off` for a pair of flags;
+    flag: the option's name (default `--field-name`), `--on/--off` for a pair of flags; short: a
+    one-letter name (`-w`); aliases: more names users type (an old spelling kept working);
     min/max (min_open: strictly above min), choices, finite (no NaN/inf) are checked by
     `check_ranges` and by the CLI; cli=False hides a field from the CLI; cli_type/parse: the type
     the user types (e.g. str for a comma-separated tuple) and how it becomes the field's value;
     show: the default as the docs and --help print it, when the value itself does not say it
     (e.g. "the preset's").
     """
-    meta = {"help": help, "flag": flag, "short": short, "min": min, "max": max, "min_open": min_open,
+    meta = {"help": help, "flag": flag, "short": short, "aliases": tuple(aliases), "min": min, "max": max, "min_open": min_open,
             "choices": choices, "finite": finite, "cli": cli, "cli_type": cli_type, "parse": parse,
             "show": show}
     if default_factory is not MISSING:

