@@ -22,7 +22,7 @@ from typing import Optional
 import yaml
 
 from stages.core.atomic import write_text_atomic
-from stages.core.config import comma_list, option
+from stages.core.config import check_ranges, comma_list, option
 from stages.core.errors import UsageError
 from stages.core.output import option_changes
 
@@ -168,6 +168,9 @@ class TrainRunOptions:
     peak_tflops: Optional[float] = option(None, "Peak TFLOP/s per device for MFU.", show="detected")
     overwrite: bool = option(False, "Delete OUTPUT and start over.", flag="--overwrite")
 
+    def __post_init__(self):
+        check_ranges(self)
+
     def train_fields(self) -> dict:
         """The `TrainConfig` fields these set."""
         return dict(keep_checkpoints=self.keep_checkpoints, seed=self.seed, tp=self.tp, pp=self.pp,
@@ -198,6 +201,9 @@ class PretrainOptions:
     init_from_hf: Optional[Path] = option(None, "Start from a HuggingFace Llama checkpoint folder (e.g. a "
                                           "released DeepSeek-Coder).", flag="--init-from-hf")
 
+    def __post_init__(self):
+        check_ranges(self)
+
 
 @dataclass
 class ExtendContextOptions:
@@ -215,6 +221,9 @@ class ExtendContextOptions:
                                    "state.", flag="--fresh-optimizer")
     data_weights: Optional[str] = option(None, DATA_WEIGHTS_HELP, show="by token count")
     save_interval: int = option(250, "Checkpoint every N steps (and at the end).", min=1)
+
+    def __post_init__(self):
+        check_ranges(self)
 
 
 @dataclass
@@ -236,6 +245,9 @@ class InstructOptions:
     tokenizer: Optional[Path] = option(None, "Tokenizer folder.", show="the checkpoint's")
     save_interval: int = option(500, "Checkpoint every N steps (and at the end).", min=1)
 
+    def __post_init__(self):
+        check_ranges(self)
+
 
 @dataclass
 class ExportHFOptions:
@@ -243,6 +255,9 @@ class ExportHFOptions:
 
     dtype: str = option("bfloat16", "Weights dtype: bfloat16, float32 or float16.",
                         choices=("bfloat16", "float32", "float16"))
+
+    def __post_init__(self):
+        check_ranges(self)
 
 
 # TrainConfig's defaults are those of `dscoder pretrain` with its default preset.
