@@ -21,7 +21,8 @@ from stages.core.config import default_of, flag_of, option_meta
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 # Every command that has options documents them in its page.
 PAGES = {"crawl": "crawl.md", "filter": "filter.md", "topo-sort": "topo-sort.md", "dedup": "dedup.md",
-         "tokenize": "tokenize.md", "eval": "eval.md"}
+         "tokenize": "tokenize.md", "pretrain": "pretrain.md", "extend-context": "extend-context.md",
+         "instruct": "instruct.md", "export-hf": "pretrain.md", "eval": "eval.md"}
 
 
 def _configs():
@@ -32,11 +33,14 @@ def _configs():
     from stages.filter.config import DecontamConfig, FilterConfig, QualityConfig, StarCoderConfig
     from stages.tokenize.config import TokenizeConfig
     from stages.topo_sort.config import TopoSortConfig
+    from stages.train.config import (ExportHFOptions, ExtendContextOptions, InstructOptions, PretrainOptions,
+                                     TrainRunOptions)
     data = [RunOptions]
     return {"crawl": [CrawlStageConfig, CrawlConfig, GitHubConfig, *data],
             "filter": [FilterConfig, StarCoderConfig, QualityConfig, DecontamConfig, *data],
             "topo-sort": [TopoSortConfig, *data], "dedup": [DedupConfig, *data], "tokenize": [TokenizeConfig, *data],
-            "eval": [EvalConfig]}
+            "pretrain": [PretrainOptions, TrainRunOptions], "extend-context": [ExtendContextOptions, TrainRunOptions],
+            "instruct": [InstructOptions, TrainRunOptions], "export-hf": [ExportHFOptions], "eval": [EvalConfig]}
 
 
 def _params(command: str) -> dict:

@@ -259,7 +259,7 @@ def resolve_model(model: Path, cache: Path, log=print) -> Path:
         return model
     try:
         from stages.train.checkpoint import resolve_checkpoint
-        from stages.train.hf_adapter import export_hf
+        from stages.train.hf_io import export_hf
     except ImportError:
         raise ValueError(f"--model {model}: not a HuggingFace model folder (no config.json), and this "
                          "installation cannot export dscoder checkpoints (stages.train missing)") from None

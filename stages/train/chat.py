@@ -1,4 +1,4 @@
-"""The DeepSeek-Coder instruct chat template (paper §3.5; DESIGN.md section 5), rendered in Python.
+"""The DeepSeek-Coder instruct chat template (paper §3.5; docs/instruct.md), rendered in Python.
 
 The Jinja template that `dscoder tokenize` writes into tokenizers (`stages.tokenize.tokenizer.CHAT_TEMPLATE`)
 and this renderer produce the same text byte for byte (tested against `tokenizer.apply_chat_template`),

@@ -8,20 +8,25 @@ Layout of a training OUTPUT:
         rng/rank-00000.pt               each rank's RNG states (restored when the layout is unchanged)
     OUTPUT/config.yaml, OUTPUT/tokenizer/, OUTPUT/metrics.jsonl
 
-A checkpoint is written to `step-N.tmp` and renamed when complete; the newest `keep` are kept.
+A checkpoint is written to a hidden temporary folder and renamed when complete (`atomic_dir`); the
+newest `keep` are kept.
 Wherever a command takes a CHECKPOINT it accepts OUTPUT (its newest checkpoint) or one checkpoint folder.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import queue
 import random
 import re
 import shutil
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional
+
+from stages.core.atomic import TMP_MARK, atomic_dir
+
+from .config import MissingFile
 
 MARKER = "dscoder.json"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
@@ -51,7 +56,7 @@ def resolve_checkpoint(path: Path) -> Path:
     found = list_checkpoints(path)
     if found:
         return found[-1][1]
-    raise FileNotFoundError(f"{path}: neither a checkpoint folder nor a training output with checkpoints")
+    raise MissingFile(f"{path}: neither a checkpoint folder nor a training output with checkpoints")
 
 
 def read_meta(ckpt: Path) -> dict:
@@ -78,6 +83,16 @@ def _barrier():
     import torch.distributed as dist
     if dist.is_initialized():
         dist.barrier()
+
+
+def _from_rank0(value):
+    """Rank 0's `value` on every rank (collective)."""
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def _rng_state(cuda: bool) -> dict:
@@ -111,25 +126,21 @@ def save_checkpoint(output: Path, step: int, model, optimizer, meta: dict, rt, k
     from megatron.core import dist_checkpointing
 
     final = checkpoint_dir(output, step)
-    tmp = final.with_name(final.name + ".tmp")
+    # Rank 0 owns the temporary folder (and its fsync + rename); every rank writes its shards into it.
+    with atomic_dir(final) if rt.is_rank0 else nullcontext() as tmp:
+        tmp = Path(_from_rank0(str(tmp) if tmp is not None else None))
+        _use_in_process_results_queue()
+        msd = _model_sharded(model)
+        state = {"model": msd}
+        if optimizer is not None:
+            state["optimizer"] = optimizer.sharded_state_dict(msd)
+        dist_checkpointing.save(state, str(tmp))
+        (tmp / "rng").mkdir(exist_ok=True)
+        torch.save(_rng_state(rt.cuda), tmp / "rng" / f"rank-{dist.get_rank():05d}.pt")
+        _barrier()
+        if rt.is_rank0:
+            (tmp / MARKER).write_text(json.dumps(dict(meta, step=step), indent=1))
     if rt.is_rank0:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-    _barrier()
-    _use_in_process_results_queue()
-    msd = _model_sharded(model)
-    state = {"model": msd}
-    if optimizer is not None:
-        state["optimizer"] = optimizer.sharded_state_dict(msd)
-    dist_checkpointing.save(state, str(tmp))
-    (tmp / "rng").mkdir(exist_ok=True)
-    torch.save(_rng_state(rt.cuda), tmp / "rng" / f"rank-{dist.get_rank():05d}.pt")
-    _barrier()
-    if rt.is_rank0:
-        (tmp / MARKER).write_text(json.dumps(dict(meta, step=step), indent=1))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
         for _, old in list_checkpoints(output)[:-keep] if keep > 0 else []:
             shutil.rmtree(old, ignore_errors=True)
     _barrier()
@@ -171,5 +182,6 @@ def clean_incomplete(output: Path) -> None:
     root = Path(output) / "checkpoints"
     if root.is_dir():
         for d in root.iterdir():
-            if d.is_dir() and (d.name.endswith(".tmp") or not (d / MARKER).exists()):
+            # a killed writer's temporary folder (`atomic_dir`'s, or an older `step-N.tmp`), or an incomplete one
+            if d.is_dir() and (TMP_MARK in d.name or d.name.endswith(".tmp") or not (d / MARKER).exists()):
                 shutil.rmtree(d, ignore_errors=True)

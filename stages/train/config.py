@@ -1,8 +1,14 @@
-"""Model presets (paper Table 2) and the training configuration, both plain dataclasses.
+"""Every training default, in one place: the model presets (paper Table 2), the options of the
+training commands (`option()` fields: the CLI, the docs tables and `make bench` read them from here)
+and the resolved training configuration.
 
-The resolved `TrainConfig` is written to OUTPUT/config.yaml; a re-run on the same OUTPUT compares
-the options that change the result (`IDENTITY_EXEMPT` lists the ones that may differ: parallel
-layout, logging and checkpoint cadence) and resumes, or refuses with the changed options named.
+- `TrainRunOptions`: what pretrain, extend-context and instruct share (parallel layout, precision,
+  checkpoint retention, seed, --overwrite); `PretrainOptions`, `ExtendContextOptions` (paper §3.4),
+  `InstructOptions` (paper §3.5) and `ExportHFOptions`: each command's own.
+- `TrainConfig`: what one run does, resolved from those (`runner.py`, `finetune.py`). It is written
+  to OUTPUT/config.yaml; a re-run on the same OUTPUT compares the options that change the result
+  (`IDENTITY_EXEMPT` lists the ones that may differ: parallel layout, logging and checkpoint
+  cadence) and resumes, or refuses with the changed options named.
 """
 
 from __future__ import annotations
@@ -14,6 +20,16 @@ from pathlib import Path
 from typing import Optional
 
 import yaml
+
+from stages.core.atomic import write_text_atomic
+from stages.core.config import check_ranges, comma_list, option
+from stages.core.errors import UsageError
+from stages.core.output import option_changes
+
+
+class MissingFile(UsageError, FileNotFoundError):
+    """A checkpoint, file or folder the command was given is not there (exit 2). Still a
+    FileNotFoundError, for callers that catch that (eval resolving a checkpoint)."""
 
 
 @dataclass
@@ -45,16 +61,16 @@ class ModelConfig:
 
     def validate(self, tp: int = 1, pp: int = 1) -> None:
         if self.num_attention_heads % self.query_groups:
-            raise ValueError("num_attention_heads must be a multiple of num_query_groups")
+            raise UsageError("num_attention_heads must be a multiple of num_query_groups")
         if self.num_attention_heads % tp or self.query_groups % tp:
-            raise ValueError(f"--tp {tp} must divide the attention heads and query groups "
+            raise UsageError(f"--tp {tp} must divide the attention heads and query groups "
                              f"({self.num_attention_heads}, {self.query_groups})")
         if self.ffn_hidden_size % tp:
-            raise ValueError(f"--tp {tp} must divide ffn_hidden_size {self.ffn_hidden_size}")
+            raise UsageError(f"--tp {tp} must divide ffn_hidden_size {self.ffn_hidden_size}")
         if self.num_layers % pp:
-            raise ValueError(f"--pp {pp} must divide num_layers {self.num_layers}")
+            raise UsageError(f"--pp {pp} must divide num_layers {self.num_layers}")
         if self.vocab_size is not None and self.vocab_size % tp:
-            raise ValueError(f"--tp {tp} must divide vocab_size {self.vocab_size}")
+            raise UsageError(f"--tp {tp} must divide vocab_size {self.vocab_size}")
 
 
 @dataclass
@@ -92,19 +108,160 @@ def load_preset(name: Optional[str] = "tiny", model_config: Optional[Path] = Non
     `base: <preset>` to start from one)."""
     if model_config is None:
         if name not in PRESETS:
-            raise ValueError(f"unknown --model {name!r}; choose from {', '.join(PRESETS)}")
+            raise UsageError(f"unknown --model {name!r}; choose from {', '.join(PRESETS)}")
         return dataclasses.replace(PRESETS[name], model=dataclasses.replace(PRESETS[name].model))
+    if not Path(model_config).is_file():
+        raise MissingFile(f"--model-config {model_config}: no such file")
     raw = yaml.safe_load(Path(model_config).read_text()) or {}
     if not isinstance(raw, dict):
-        raise ValueError(f"{model_config}: expected a mapping of model settings")
+        raise UsageError(f"{model_config}: expected a mapping of model settings")
     raw = dict(raw.get("model", {}), **{k: v for k, v in raw.items() if k != "model"})
     base = load_preset(raw.pop("base", name or "tiny"))
     preset_over = {k: raw.pop(k) for k in list(raw) if k in _PRESET_KEYS}
     known = {f.name for f in fields(ModelConfig)}
     unknown = set(raw) - known
     if unknown:
-        raise ValueError(f"{model_config}: unknown model settings {sorted(unknown)}")
+        raise UsageError(f"{model_config}: unknown model settings {sorted(unknown)}")
     return dataclasses.replace(base, model=dataclasses.replace(base.model, **raw), **preset_over)
+
+
+def _preset_default(attr: str, fmt=str) -> str:
+    """How --help and the docs show a default taken from the preset: `the preset's: 4096; tiny: 128`,
+    or `the preset's: 1024 / 2304 / 3840; tiny: 16` where the paper's sizes differ."""
+    paper = [fmt(getattr(PRESETS[name], attr)) for name in PRESETS if name != "tiny"]
+    shown = paper[0] if len(set(paper)) == 1 else " / ".join(paper)
+    return f"the preset's: {shown}; tiny: {fmt(getattr(PRESETS['tiny'], attr))}"
+
+
+def _lr_text(lr: float) -> str:
+    return f"{lr:.1e}".replace(".0e", "e").replace("e-0", "e-")
+
+
+def comma_floats(text: Optional[str], flag: str) -> Optional[list[float]]:
+    """`0.8,0.9` -> [0.8, 0.9] (None stays None): how --data-weights and --lr-milestones are typed."""
+    if text is None:
+        return None
+    try:
+        return [float(x) for x in comma_list(text)]
+    except ValueError:
+        raise UsageError(f"{flag}: expected comma-separated numbers, got {text!r}") from None
+
+
+DATA_WEIGHTS_HELP = "Comma-separated blend weights, one per DATA folder."
+
+
+@dataclass
+class TrainRunOptions:
+    """The options pretrain, extend-context and instruct share: one definition for the three."""
+
+    keep_checkpoints: int = option(3, "Keep the newest N checkpoints.", min=1)
+    seed: int = option(1234, "Seed of the data order (and of a new model's initialisation).")
+    tp: int = option(1, "Tensor-parallel size.", flag="--tp", min=1)
+    pp: int = option(1, "Pipeline-parallel size (1F1B schedule).", flag="--pp", min=1)
+    nproc: int = option(1, "Spawn N local processes (no torchrun needed); under torchrun/srun the launcher's "
+                        "ranks are used instead.", flag="--nproc", min=1)
+    fp32: bool = option(False, "Train in fp32 on GPUs too (CPUs always use fp32).", flag="--fp32")
+    no_te: bool = option(False, "Use megatron's local layer spec even where TransformerEngine imports.",
+                         flag="--no-te")
+    distributed_optimizer: bool = option(False, "Shard optimizer state over data-parallel ranks (GPUs).",
+                                         flag="--distributed-optimizer/--no-distributed-optimizer")
+    peak_tflops: Optional[float] = option(None, "Peak TFLOP/s per device for MFU.", show="detected")
+    overwrite: bool = option(False, "Delete OUTPUT and start over.", flag="--overwrite")
+
+    def __post_init__(self):
+        check_ranges(self)
+
+    def train_fields(self) -> dict:
+        """The `TrainConfig` fields these set."""
+        return dict(keep_checkpoints=self.keep_checkpoints, seed=self.seed, tp=self.tp, pp=self.pp,
+                    bf16=not self.fp32, use_transformer_engine=not self.no_te,
+                    distributed_optimizer=self.distributed_optimizer, peak_tflops=self.peak_tflops)
+
+
+@dataclass
+class PretrainOptions:
+    """`dscoder pretrain` (paper §3.3). None: the preset's value (`--model`, or `--model-config`'s)."""
+
+    model: str = option("1.3b", "Preset: 1.3b, 6.7b, 33b (paper Table 2) or tiny (CPU).", flag="--model")
+    model_config: Optional[Path] = option(None, "YAML of model settings (overrides --model; `base: <preset>` to "
+                                          "start from one).", flag="--model-config")
+    data_weights: Optional[str] = option(None, DATA_WEIGHTS_HELP, show="by token count")
+    steps: Optional[int] = option(None, "Optimizer steps.", show=f"{PRESETS['1.3b'].train_tokens / 1e12:g}T tokens / "
+                                  "(batch x seq)")
+    warmup_steps: Optional[int] = option(None, "Linear warm-up steps.", show=_preset_default("warmup_steps"))
+    seq_length: Optional[int] = option(None, "Tokens per sequence.", show=_preset_default("seq_length"))
+    global_batch: Optional[int] = option(None, "Sequences per step.", show=_preset_default("global_batch"))
+    micro_batch: Optional[int] = option(None, "Sequences per forward pass per rank.",
+                                        show=_preset_default("micro_batch"))
+    lr: Optional[float] = option(None, "Max LR.", show=_preset_default("max_lr", _lr_text))
+    min_lr_ratio: float = option(0.1, "Final LR as a fraction of max (paper: 10%).")
+    lr_milestones: str = option("0.8,0.9", "Fractions of --steps where the LR steps down (each to "
+                                "min-lr-ratio^(1/k) of the previous: sqrt(1/10) twice).")
+    save_interval: int = option(1000, "Checkpoint every N steps (and at the end).", min=1)
+    init_from_hf: Optional[Path] = option(None, "Start from a HuggingFace Llama checkpoint folder (e.g. a "
+                                          "released DeepSeek-Coder).", flag="--init-from-hf")
+
+    def __post_init__(self):
+        check_ranges(self)
+
+
+@dataclass
+class ExtendContextOptions:
+    """`dscoder extend-context`: the paper's values (§3.4) are the defaults."""
+
+    rope_base: float = option(100_000.0, "RoPE base (paper: 10,000 -> 100,000).")
+    rope_scale: float = option(4.0, "Linear position interpolation factor (paper: 4; 1 = none).")
+    seq_length: int = option(16_384, "Tokens per sequence (paper: 16K).")
+    steps: int = option(1000, "Optimizer steps (paper: 1000).", min=1)
+    global_batch: int = option(512, "Sequences per step (paper: 512).", min=1)
+    micro_batch: int = option(1, "Sequences per forward pass per rank.", min=1)
+    lr: Optional[float] = option(None, "Constant LR.", show="the checkpoint's final LR, as in the paper")
+    warmup_steps: int = option(0, "Linear warm-up steps (0: the LR is held from the first step).", min=0)
+    fresh_optimizer: bool = option(False, "Start with new Adam moments instead of the checkpoint's optimizer "
+                                   "state.", flag="--fresh-optimizer")
+    data_weights: Optional[str] = option(None, DATA_WEIGHTS_HELP, show="by token count")
+    save_interval: int = option(250, "Checkpoint every N steps (and at the end).", min=1)
+
+    def __post_init__(self):
+        check_ranges(self)
+
+
+@dataclass
+class InstructOptions:
+    """`dscoder instruct`: the paper's values (§3.5) are the defaults."""
+
+    lr: float = option(1e-5, "Peak LR (paper: 1e-5).")
+    warmup_steps: int = option(100, "Linear warm-up steps (paper: 100).", min=0)
+    min_lr_ratio: float = option(0.0, "Final LR of the cosine schedule as a fraction of the peak.")
+    seq_length: int = option(4096, "Tokens per sequence; longer examples are truncated.")
+    batch_tokens: int = option(4 * 1024 * 1024, "Tokens per step (paper: 4M): sets the sequences per step to "
+                               "batch-tokens / seq-length.")
+    global_batch: Optional[int] = option(None, "Sequences per step (overrides --batch-tokens).")
+    micro_batch: int = option(1, "Sequences per forward pass per rank.", min=1)
+    steps: Optional[int] = option(None, "Optimizer steps.", show="--epochs over the data")
+    epochs: float = option(3.0, "Passes over the data when --steps is not given.")
+    pack: bool = option(False, "Pack several examples per sequence (each keeps its own loss mask and attends "
+                        "only to itself).", flag="--pack/--no-pack")
+    tokenizer: Optional[Path] = option(None, "Tokenizer folder.", show="the checkpoint's")
+    save_interval: int = option(500, "Checkpoint every N steps (and at the end).", min=1)
+
+    def __post_init__(self):
+        check_ranges(self)
+
+
+@dataclass
+class ExportHFOptions:
+    """`dscoder export-hf`."""
+
+    dtype: str = option("bfloat16", "Weights dtype: bfloat16, float32 or float16.",
+                        choices=("bfloat16", "float32", "float16"))
+
+    def __post_init__(self):
+        check_ranges(self)
+
+
+# TrainConfig's defaults are those of `dscoder pretrain` with its default preset.
+_DEFAULT_PRESET = PRESETS[PretrainOptions.model]
 
 
 @dataclass
@@ -117,32 +274,33 @@ class TrainConfig:
     model_name: str = "custom"
     data_weights: Optional[list[float]] = None
     steps: int = 1000
-    warmup_steps: int = 2000
-    seq_length: int = 4096
-    global_batch: int = 1024
-    micro_batch: int = 1
-    lr: float = 5.3e-4
-    min_lr_ratio: float = 0.1                 # paper: ends at 10% of max
+    warmup_steps: int = _DEFAULT_PRESET.warmup_steps
+    seq_length: int = _DEFAULT_PRESET.seq_length
+    global_batch: int = _DEFAULT_PRESET.global_batch
+    micro_batch: int = _DEFAULT_PRESET.micro_batch
+    lr: float = _DEFAULT_PRESET.max_lr
+    min_lr_ratio: float = PretrainOptions.min_lr_ratio   # paper: ends at 10% of max
     lr_schedule: str = "multistep"            # multistep (paper pretrain) | cosine (instruct) | constant
-    lr_milestones: list[float] = field(default_factory=lambda: [0.8, 0.9])
+    lr_milestones: list[float] = field(default_factory=lambda: comma_floats(PretrainOptions.lr_milestones,
+                                                                            "--lr-milestones"))
     adam_beta1: float = 0.9
     adam_beta2: float = 0.95
     adam_eps: float = 1e-8
     weight_decay: float = 0.1
     clip_grad: float = 1.0
-    save_interval: int = 1000
-    keep_checkpoints: int = 3
+    save_interval: int = PretrainOptions.save_interval
+    keep_checkpoints: int = TrainRunOptions.keep_checkpoints
     log_interval: int = 1
-    seed: int = 1234
-    tp: int = 1
-    pp: int = 1
-    bf16: bool = True                         # GPUs only: CPUs train in fp32
-    use_transformer_engine: bool = True       # when it imports and CUDA is present
-    distributed_optimizer: bool = False       # GPUs only (not usable on CPU)
+    seed: int = TrainRunOptions.seed
+    tp: int = TrainRunOptions.tp
+    pp: int = TrainRunOptions.pp
+    bf16: bool = not TrainRunOptions.fp32     # GPUs only: CPUs train in fp32
+    use_transformer_engine: bool = not TrainRunOptions.no_te   # when it imports and CUDA is present
+    distributed_optimizer: bool = TrainRunOptions.distributed_optimizer   # GPUs only (not usable on CPU)
     init_from_hf: Optional[str] = None
     init_from_checkpoint: Optional[str] = None  # model weights (extend-context and instruct start here)
     init_optimizer: bool = False              # also its optimizer state (extend-context continues training)
-    peak_tflops: Optional[float] = None       # per device, for MFU; None: guessed from the hardware
+    peak_tflops: Optional[float] = TrainRunOptions.peak_tflops   # per device, for MFU; None: from the hardware
     stage: str = "pretrain"                   # pretrain | extend-context | instruct (labels runs in reports)
     data_format: str = "tokens"               # tokens: `dscoder tokenize` folders | instruct: JSONL/Parquet records
     tokenizer: Optional[str] = None           # tokenizer folder; None: the DATA folders' tokenizer/
@@ -151,21 +309,21 @@ class TrainConfig:
     def validate(self, world_size: int = 1) -> None:
         self.model.validate(self.tp, self.pp)
         if world_size % (self.tp * self.pp):
-            raise ValueError(f"world size {world_size} is not a multiple of tp*pp = {self.tp * self.pp}")
+            raise UsageError(f"world size {world_size} is not a multiple of tp*pp = {self.tp * self.pp}")
         dp = world_size // (self.tp * self.pp)
         if self.global_batch % (self.micro_batch * dp):
-            raise ValueError(f"--global-batch {self.global_batch} must be a multiple of "
+            raise UsageError(f"--global-batch {self.global_batch} must be a multiple of "
                              f"--micro-batch {self.micro_batch} x data-parallel size {dp}")
         if self.data_format not in ("tokens", "instruct"):
-            raise ValueError(f"unknown data format {self.data_format!r}")
+            raise UsageError(f"unknown data format {self.data_format!r}")
         if self.lr_schedule not in ("multistep", "cosine", "constant"):
-            raise ValueError(f"unknown lr schedule {self.lr_schedule!r}")
+            raise UsageError(f"unknown lr schedule {self.lr_schedule!r}")
         if self.steps < 1:
-            raise ValueError("--steps must be at least 1")
+            raise UsageError("--steps must be at least 1")
         if self.data_weights is not None and len(self.data_weights) != len(self.data):
-            raise ValueError(f"--data-weights has {len(self.data_weights)} values for {len(self.data)} DATA folders")
+            raise UsageError(f"--data-weights has {len(self.data_weights)} values for {len(self.data)} DATA folders")
         if self.seq_length > self.model.max_position_embeddings:
-            raise ValueError(f"--seq-length {self.seq_length} exceeds max_position_embeddings "
+            raise UsageError(f"--seq-length {self.seq_length} exceeds max_position_embeddings "
                              f"{self.model.max_position_embeddings}")
 
     def to_dict(self) -> dict:
@@ -179,7 +337,7 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
     def save(self, path: Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        write_text_atomic(Path(path), yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @classmethod
     def load(cls, path: Path) -> "TrainConfig":
@@ -192,17 +350,14 @@ IDENTITY_EXEMPT = {"output", "tp", "pp", "micro_batch", "save_interval", "keep_c
                    "distributed_optimizer"}
 
 
+def identity(cfg: TrainConfig) -> dict:
+    """The options a resumed run must share with the run that made OUTPUT (all but `IDENTITY_EXEMPT`)."""
+    return {k: v for k, v in cfg.to_dict().items() if k not in IDENTITY_EXEMPT}
+
+
 def changed_options(old: TrainConfig, new: TrainConfig) -> list[str]:
-    a, b = old.to_dict(), new.to_dict()
-    out = []
-    for k in a:
-        if k in IDENTITY_EXEMPT:
-            continue
-        if k == "model":
-            out += [f"model.{m}" for m in a[k] if a[k][m] != b[k].get(m)]
-        elif a[k] != b.get(k):
-            out.append(k)
-    return out
+    """The names (`steps`, `model.hidden_size`) of the identity options that differ."""
+    return [name for name, _, _ in option_changes(identity(old), identity(new))]
 
 
 def default_steps(preset: Preset, global_batch: int, seq_length: int) -> int:

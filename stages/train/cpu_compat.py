@@ -1,6 +1,6 @@
 """Let megatron-core 0.16.1 train on a CPU over gloo; does nothing when CUDA is present.
 
-megatron-core hard-codes CUDA in a handful of places (measured in shared/megatron-on-cpu.md):
+megatron-core hard-codes CUDA in a handful of places (docs/pretrain.md, "Parallelism and launchers"):
 `torch.cuda.current_device()` as a device, `torch.cuda.synchronize()`, the model-parallel CUDA RNG
 tracker, a `device="cuda"` default causal mask, literal `device="cuda"` tensors in the pipeline
 schedules / optimizer / grad clipping, and an assert on `torch.cuda.FloatTensor` in grad clipping.

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from stages.core.atomic import atomic_dir
+from stages.core.errors import UsageError
+
 EOS_CANDIDATES = ("<｜end▁of▁sentence｜>", "</s>", "<|endoftext|>", "<eos>")
 
 
@@ -41,7 +44,7 @@ class TokenizerInfo:
             tid = tok.token_to_id(name)
             if tid is not None:
                 return cls(folder, tok.get_vocab_size(with_added_tokens=True), tid)
-        raise ValueError(f"{folder}: no end-of-sentence token (tokenizer_config.json eos_token or one of "
+        raise UsageError(f"{folder}: no end-of-sentence token (tokenizer_config.json eos_token or one of "
                          f"{', '.join(EOS_CANDIDATES)})")
 
 
@@ -65,10 +68,10 @@ def find_tokenizer(data: list[str]) -> Path:
     folders = [Path(d) / "tokenizer" for d in data]
     missing = [str(f.parent) for f in folders if not (f / "tokenizer.json").exists()]
     if missing:
-        raise ValueError(f"no tokenizer/tokenizer.json in {', '.join(missing)} (is this a `dscoder tokenize` output?)")
+        raise UsageError(f"no tokenizer/tokenizer.json in {', '.join(missing)} (is this a `dscoder tokenize` output?)")
     digests = {_file_digest(f / "tokenizer.json") for f in folders}
     if len(digests) > 1:
-        raise ValueError("the DATA folders were tokenized with different tokenizers")
+        raise UsageError("the DATA folders were tokenized with different tokenizers")
     return folders[0]
 
 
@@ -77,7 +80,7 @@ def tokenizer_dir(cfg) -> Optional[Path]:
     if getattr(cfg, "tokenizer", None):
         folder = Path(cfg.tokenizer)
         if not (folder / "tokenizer.json").exists():
-            raise ValueError(f"{folder}: no tokenizer.json")
+            raise UsageError(f"{folder}: no tokenizer.json")
         return folder
     return find_tokenizer(cfg.data) if cfg.data else None
 
@@ -85,10 +88,8 @@ def tokenizer_dir(cfg) -> Optional[Path]:
 def copy_tokenizer(src: Path, dst: Path) -> None:
     if dst.exists():
         return
-    tmp = dst.with_name(dst.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp)
-    tmp.rename(dst)
+    with atomic_dir(dst, exist_ok=True) as tmp:
+        shutil.copytree(src, tmp, dirs_exist_ok=True)
 
 
 def data_blend(data: list[str], weights: Optional[list[float]]) -> tuple[list[str], list[float]]:
@@ -101,7 +102,7 @@ def data_blend(data: list[str], weights: Optional[list[float]]) -> tuple[list[st
     for folder in data:
         parts = sorted(p.with_suffix("") for p in Path(folder).glob("*.idx") if p.with_suffix(".bin").exists())
         if not parts:
-            raise ValueError(f"{folder}: no *.bin/*.idx token files")
+            raise UsageError(f"{folder}: no *.bin/*.idx token files")
         counts = []
         for p in parts:
             ds = IndexedDataset(str(p))   # keep it alive while its memory-mapped index is read

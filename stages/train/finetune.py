@@ -9,6 +9,8 @@ instruct (paper §3.5). Both run the one trainer (`trainer.py`); only the `Train
   batches of 4M tokens; fresh optimizer.
 
 A START is a training OUTPUT (its newest checkpoint), one checkpoint folder, or (instruct) a HF folder.
+The paper's values are the defaults of `ExtendContextOptions` and `InstructOptions` (config.py).
+docs/extend-context.md, docs/instruct.md.
 """
 
 from __future__ import annotations
@@ -20,18 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from . import checkpoint as ckpt_mod
-from .config import ModelConfig, TrainConfig
+from stages.core.errors import UsageError
 
-# Paper values (§3.4, §3.5).
-EXTEND_ROPE_BASE = 100_000.0
-EXTEND_ROPE_SCALE = 4.0
-EXTEND_SEQ_LENGTH = 16_384
-EXTEND_STEPS = 1000
-EXTEND_GLOBAL_BATCH = 512
-INSTRUCT_LR = 1e-5
-INSTRUCT_WARMUP = 100
-INSTRUCT_BATCH_TOKENS = 4 * 1024 * 1024
+from . import checkpoint as ckpt_mod
+from .config import (ExtendContextOptions, InstructOptions, MissingFile, ModelConfig, TrainConfig, TrainRunOptions,
+                     comma_floats)
+from .distributed import planned_world_size
 
 
 @dataclass
@@ -52,12 +48,12 @@ def is_hf_folder(path: Path) -> bool:
 def resolve_start(path: Path, allow_hf: bool = True) -> StartPoint:
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such checkpoint")
+        raise MissingFile(f"{path}: no such checkpoint")
     if is_hf_folder(path) and not (path / ckpt_mod.MARKER).exists():
         if not allow_hf:
-            raise ValueError(f"{path} is a HuggingFace folder; this stage needs a dscoder checkpoint "
+            raise UsageError(f"{path} is a HuggingFace folder; this stage needs a dscoder checkpoint "
                              "(with its optimizer state)")
-        from .hf_adapter import model_config_from_hf
+        from .hf_mapping import model_config_from_hf
         m = model_config_from_hf(json.loads((path / "config.json").read_text()))
         tok = path if (path / "tokenizer.json").exists() else None
         return StartPoint("hf", path.resolve(), m, tok, {}, None)
@@ -91,34 +87,32 @@ def _same_tokenizer(a: Optional[Path], b: Optional[Path]) -> bool:
     return (Path(a) / "tokenizer.json").read_bytes() == (Path(b) / "tokenizer.json").read_bytes()
 
 
-def extend_context_config(checkpoint: Path, data: list[str], output: Path, *, rope_base: float = EXTEND_ROPE_BASE,
-                          rope_scale: float = EXTEND_ROPE_SCALE, seq_length: int = EXTEND_SEQ_LENGTH,
-                          steps: int = EXTEND_STEPS, global_batch: int = EXTEND_GLOBAL_BATCH, micro_batch: int = 1,
-                          lr: Optional[float] = None, warmup_steps: int = 0, fresh_optimizer: bool = False,
-                          data_weights: Optional[list[float]] = None, **run) -> TrainConfig:
-    """`run`: save_interval, keep_checkpoints, seed, tp, pp, bf16, use_transformer_engine,
-    distributed_optimizer, peak_tflops (TrainConfig fields)."""
+def extend_context_config(checkpoint: Path, data: list[str], output: Path, options: ExtendContextOptions,
+                          run: TrainRunOptions) -> TrainConfig:
+    """The extension's config: the checkpoint's model with the RoPE of `options`, LR held."""
     from .data import find_tokenizer
     from .trainer import resolve_vocab
 
+    o = options
     start = resolve_start(checkpoint, allow_hf=False)
     if not _same_tokenizer(start.tokenizer, find_tokenizer(data)):
-        raise ValueError(f"DATA was tokenized with another tokenizer than the checkpoint's ({start.tokenizer})")
-    if rope_scale < 1:
-        raise ValueError("--rope-scale must be at least 1 (1: no position interpolation)")
-    lr = lr if lr is not None else final_lr(start)
+        raise UsageError(f"DATA was tokenized with another tokenizer than the checkpoint's ({start.tokenizer})")
+    if o.rope_scale < 1:
+        raise UsageError("--rope-scale must be at least 1 (1: no position interpolation)")
+    lr = o.lr if o.lr is not None else final_lr(start)
     if lr is None:
-        raise ValueError(f"{start.path}: its final LR is unknown (no dscoder.json lr, no run config.yaml); pass --lr")
-    m = dataclasses.replace(start.model, rotary_base=float(rope_base),
-                            rope_scaling_factor=float(rope_scale) if rope_scale != 1 else None,
-                            max_position_embeddings=max(seq_length, start.model.max_position_embeddings))
+        raise UsageError(f"{start.path}: its final LR is unknown (no dscoder.json lr, no run config.yaml); pass --lr")
+    m = dataclasses.replace(start.model, rotary_base=float(o.rope_base),
+                            rope_scaling_factor=float(o.rope_scale) if o.rope_scale != 1 else None,
+                            max_position_embeddings=max(o.seq_length, start.model.max_position_embeddings))
     cfg = TrainConfig(
         data=[str(Path(d).resolve()) for d in data], output=str(Path(output).resolve()), model=m,
         model_name=start.source_config.model_name if start.source_config else "custom",
-        data_weights=data_weights, steps=steps, warmup_steps=warmup_steps, seq_length=seq_length,
-        global_batch=global_batch, micro_batch=micro_batch, lr=lr, lr_schedule="constant", lr_milestones=[],
-        init_from_checkpoint=str(start.path), init_optimizer=not fresh_optimizer, stage="extend-context",
-        **_optimizer_settings(start.source_config), **run)
+        data_weights=comma_floats(o.data_weights, "--data-weights"), steps=o.steps, warmup_steps=o.warmup_steps,
+        seq_length=o.seq_length, global_batch=o.global_batch, micro_batch=o.micro_batch, lr=lr,
+        lr_schedule="constant", lr_milestones=[], save_interval=o.save_interval,
+        init_from_checkpoint=str(start.path), init_optimizer=not o.fresh_optimizer, stage="extend-context",
+        **_optimizer_settings(start.source_config), **run.train_fields())
     return resolve_vocab(cfg)
 
 
@@ -128,39 +122,40 @@ def batch_from_tokens(batch_tokens: int, seq_length: int, micro_batch: int, dp: 
     return max(unit, (batch_tokens // seq_length) // unit * unit)
 
 
-def instruct_config(checkpoint: Path, data: list[str], output: Path, *, seq_length: int = 4096,
-                    batch_tokens: Optional[int] = INSTRUCT_BATCH_TOKENS, global_batch: Optional[int] = None,
-                    micro_batch: int = 1, steps: Optional[int] = None, epochs: float = 3.0, lr: float = INSTRUCT_LR,
-                    warmup_steps: int = INSTRUCT_WARMUP, min_lr_ratio: float = 0.0, pack: bool = False,
-                    tokenizer: Optional[Path] = None, world_size: int = 1, **run) -> tuple[TrainConfig, dict, object]:
+def instruct_config(checkpoint: Path, data: list[str], output: Path, options: InstructOptions,
+                    run: TrainRunOptions) -> tuple[TrainConfig, dict, object]:
     """The config, the data statistics (records, examples, sequences, ...) it was sized from, and the
     dataset itself (a trainer in this process takes it instead of tokenizing the records again)."""
     from .data import TokenizerInfo
     from .instruct_data import build_instruct_dataset, data_files
     from .trainer import resolve_vocab
 
+    o = options
     files = data_files(data)   # fail early on a bad DATA path
     start = resolve_start(checkpoint)
-    tok_dir = Path(tokenizer) if tokenizer else start.tokenizer
+    tok_dir = Path(o.tokenizer) if o.tokenizer else start.tokenizer
     if tok_dir is None or not (Path(tok_dir) / "tokenizer.json").exists():
-        raise ValueError(f"{checkpoint}: no tokenizer found with the checkpoint; pass --tokenizer")
+        raise UsageError(f"{checkpoint}: no tokenizer found with the checkpoint; pass --tokenizer")
     tok_info = TokenizerInfo.load(Path(tok_dir))
-    m = dataclasses.replace(start.model, max_position_embeddings=max(seq_length, start.model.max_position_embeddings))
-    run.setdefault("seed", 1234)
-    dataset = build_instruct_dataset([str(f) for f in files], Path(tok_dir), tok_info.eod, seq_length, pack,
-                                     run["seed"])
-    tp, pp = run.get("tp", 1), run.get("pp", 1)
-    dp = max(1, world_size // (tp * pp))
+    m = dataclasses.replace(start.model, max_position_embeddings=max(o.seq_length, start.model.max_position_embeddings))
+    dataset = build_instruct_dataset([str(f) for f in files], Path(tok_dir), tok_info.eod, o.seq_length, o.pack,
+                                     run.seed)
+    dp = max(1, planned_world_size(run.nproc) // (run.tp * run.pp))
+    global_batch = o.global_batch
     if global_batch is None:
-        global_batch = batch_from_tokens(batch_tokens or INSTRUCT_BATCH_TOKENS, seq_length, micro_batch, dp)
+        global_batch = batch_from_tokens(o.batch_tokens or InstructOptions.batch_tokens, o.seq_length,
+                                         o.micro_batch, dp)
+    steps = o.steps
     if steps is None:
-        steps = max(1, math.ceil(epochs * dataset.num_sequences / global_batch))
+        steps = max(1, math.ceil(o.epochs * dataset.num_sequences / global_batch))
     cfg = TrainConfig(
         data=[str(Path(d).resolve()) for d in data], output=str(Path(output).resolve()), model=m,
         model_name=start.source_config.model_name if start.source_config else "custom",
-        steps=steps, warmup_steps=warmup_steps, seq_length=seq_length, global_batch=global_batch,
-        micro_batch=micro_batch, lr=lr, min_lr_ratio=min_lr_ratio, lr_schedule="cosine", lr_milestones=[],
+        steps=steps, warmup_steps=o.warmup_steps, seq_length=o.seq_length, global_batch=global_batch,
+        micro_batch=o.micro_batch, lr=o.lr, min_lr_ratio=o.min_lr_ratio, lr_schedule="cosine", lr_milestones=[],
+        save_interval=o.save_interval,
         init_from_checkpoint=str(start.path) if start.kind == "checkpoint" else None,
         init_from_hf=str(start.path) if start.kind == "hf" else None,
-        stage="instruct", data_format="instruct", tokenizer=str(Path(tok_dir).resolve()), pack_sequences=pack, **run)
+        stage="instruct", data_format="instruct", tokenizer=str(Path(tok_dir).resolve()), pack_sequences=o.pack,
+        **run.train_fields())
     return resolve_vocab(cfg), dict(dataset.stats.as_dict(), steps=steps, global_batch=global_batch), dataset

@@ -29,7 +29,11 @@ from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
+from stages.core.atomic import atomic_dir
+from stages.core.errors import UsageError
+
 from .chat import CHAT_TEMPLATE, EOT, record_messages, render_segments
+from .config import MissingFile
 
 DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
 
@@ -41,14 +45,14 @@ def data_files(paths: Iterable[str]) -> list[Path]:
         if p.is_dir():
             found = sorted(f for f in p.rglob("*") if f.suffix in DATA_SUFFIXES and f.is_file())
             if not found:
-                raise ValueError(f"{p}: no *.jsonl / *.json / *.parquet files")
+                raise UsageError(f"{p}: no *.jsonl / *.json / *.parquet files")
             files += found
         elif p.is_file():
             if p.suffix not in DATA_SUFFIXES:
-                raise ValueError(f"{p}: expected a .jsonl, .json or .parquet file")
+                raise UsageError(f"{p}: expected a .jsonl, .json or .parquet file")
             files.append(p)
         else:
-            raise FileNotFoundError(f"{p}: no such file or folder")
+            raise MissingFile(f"{p}: no such file or folder")
     return files
 
 
@@ -64,7 +68,7 @@ def read_records(paths: Iterable[str]) -> Iterator[dict]:
                     try:
                         yield json.loads(line)
                     except json.JSONDecodeError as exc:
-                        raise ValueError(f"{f}:{n}: not JSON ({exc.msg})") from None
+                        raise UsageError(f"{f}:{n}: not JSON ({exc.msg})") from None
 
 
 # ----------------------------------------------------------------------------- tokens
@@ -87,7 +91,7 @@ class ChatTokenizer:
         bos = _token_name(cfg.get("bos_token")) or "<｜begin▁of▁sentence｜>"
         for name in (bos, EOT):
             if tok.token_to_id(name) is None:
-                raise ValueError(f"{folder}: the tokenizer has no {name!r} token (the instruct template needs "
+                raise UsageError(f"{folder}: the tokenizer has no {name!r} token (the instruct template needs "
                                  "bos and <|EOT|>; DeepSeek-Coder tokenizers have both)")
         return cls(tok, bos, pad_id)
 
@@ -140,7 +144,7 @@ def encode_examples(records: Iterable[dict], tok: ChatTokenizer, seq_length: int
         try:
             ids, resp = tok.encode(record_messages(rec))
         except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"record {n}: {exc}") from None
+            raise UsageError(f"record {n}: {exc}") from None
         if len(ids) > seq_length + 1:
             ids, resp = ids[:seq_length + 1], resp[:seq_length + 1]
             stats.truncated += 1
@@ -195,7 +199,7 @@ class InstructDataset:
                  segments: np.ndarray | None = None):
         """`segments` (packed data): samples then carry `segment_ids`, and the trainer isolates them."""
         if len(tokens) == 0:
-            raise ValueError("no usable instruction examples (every one empty or dropped)")
+            raise UsageError("no usable instruction examples (every one empty or dropped)")
         self.tokens, self.response, self.seed, self.stats = tokens, response, seed, stats
         self.segments = segments
         self._perm: dict[int, np.ndarray] = {}
@@ -239,20 +243,17 @@ def write_chat_tokenizer(src: Path, dst: Path) -> None:
     if dst.exists():
         return
     from stages.tokenize.tokenizer import tokenizer_config
-    tmp = dst.with_name(dst.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        if (Path(src) / name).is_file():
-            shutil.copy2(Path(src) / name, tmp / name)
-    cfg_file = tmp / "tokenizer_config.json"
-    cfg = json.loads(cfg_file.read_text(encoding="utf-8")) if cfg_file.exists() else tokenizer_config()
-    cfg["chat_template"] = CHAT_TEMPLATE
-    cfg["eos_token"] = EOT
-    cfg_file.write_text(json.dumps(cfg, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    special = tmp / "special_tokens_map.json"
-    if special.exists():
-        sm = json.loads(special.read_text(encoding="utf-8"))
-        sm["eos_token"] = EOT
-        special.write_text(json.dumps(sm, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.rename(dst)
+    with atomic_dir(dst, exist_ok=True) as tmp:
+        for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+            if (Path(src) / name).is_file():
+                shutil.copy2(Path(src) / name, tmp / name)
+        cfg_file = tmp / "tokenizer_config.json"
+        cfg = json.loads(cfg_file.read_text(encoding="utf-8")) if cfg_file.exists() else tokenizer_config()
+        cfg["chat_template"] = CHAT_TEMPLATE
+        cfg["eos_token"] = EOT
+        cfg_file.write_text(json.dumps(cfg, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        special = tmp / "special_tokens_map.json"
+        if special.exists():
+            sm = json.loads(special.read_text(encoding="utf-8"))
+            sm["eos_token"] = EOT
+            special.write_text(json.dumps(sm, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

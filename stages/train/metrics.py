@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from stages.core.atomic import write_text_atomic
+
 # Dense bf16 peak per GPU (no sparsity), from NVIDIA's data sheets.
 GPU_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "GH200": 989.0, "A100": 312.0, "A10G": 125.0, "L40S": 362.0,
                    "L4": 121.0, "B200": 2250.0}
@@ -58,7 +60,7 @@ def truncate_jsonl(path: Path, last_step: int) -> None:
         return
     keep = [line for line in path.read_text().splitlines()
             if line.strip() and json.loads(line).get("step", 0) <= last_step]
-    path.write_text("".join(line + "\n" for line in keep))
+    write_text_atomic(path, "".join(line + "\n" for line in keep))
 
 
 class MetricsLogger:

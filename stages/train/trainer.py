@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
+from stages.core.errors import UsageError
+
 from . import checkpoint as ckpt_mod
 from .config import TrainConfig
 from .data import BatchSource, TokenizerInfo, build_train_dataset, copy_tokenizer, tokenizer_dir
-from .launch import Runtime, init_runtime, shutdown
+from .distributed import Runtime, init_runtime, shutdown
+from .hf_io import import_hf_in_subprocess
 from .metrics import MetricsLogger, peak_tflops_per_device, truncate_jsonl
 from .model import build_model, flops_per_token
 from .optim import build_optimizer, lr_at, set_lr
@@ -55,12 +57,6 @@ def _forward_step(data_iterator, model):
     return output, partial(_loss_func, batch["loss_mask"])
 
 
-def write_config_atomic(cfg: TrainConfig, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    cfg.save(tmp)
-    os.replace(tmp, path)
-
-
 class Trainer:
     def __init__(self, cfg: TrainConfig, rt: Runtime, dataset=None):
         """`dataset`: anything indexable returning tokens/labels/loss_mask/position_ids; by default
@@ -79,7 +75,7 @@ class Trainer:
             self.output.mkdir(parents=True, exist_ok=True)
             ckpt_mod.clean_incomplete(self.output)
             if not (self.output / "config.yaml").exists():
-                write_config_atomic(cfg, self.output / "config.yaml")
+                cfg.save(self.output / "config.yaml")
         tok_dir = tokenizer_dir(cfg)
         self.tokenizer = TokenizerInfo.load(tok_dir) if tok_dir else None
         if rt.is_rank0 and self.tokenizer:
@@ -215,19 +211,6 @@ class Trainer:
                                         cfg.keep_checkpoints)
 
 
-def import_hf_in_subprocess(hf_path: Path, target: Path, cfg: TrainConfig) -> None:
-    """HF -> megatron happens at TP=1/PP=1 in a fresh single process (the verified path), written as
-    a distributed checkpoint that every rank of this job then loads at its own TP/PP."""
-    import json
-    job = target.with_name(target.name + ".job.json")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    job.write_text(json.dumps({"hf": str(hf_path), "out": str(target), "model": asdict(cfg.model)}))
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
-           and not k.startswith("SLURM_")}
-    subprocess.run([sys.executable, "-m", "stages.train.hf_adapter", "import", str(job)], env=env, check=True)
-
-
 def train(cfg: TrainConfig, dataset=None) -> dict:
     """Run (or resume) one training job in this process; collective over all ranks."""
     rt = init_runtime(cfg.tp, cfg.pp, cfg.seed, cfg.bf16, cfg.use_transformer_engine)
@@ -246,11 +229,11 @@ def resolve_vocab(cfg: TrainConfig) -> TrainConfig:
     tok = TokenizerInfo.load(tok_dir) if tok_dir else None
     if m.hf_vocab_size is None:
         if tok is None:
-            raise ValueError("no tokenizer to size the vocabulary from")
+            raise UsageError("no tokenizer to size the vocabulary from")
         m.hf_vocab_size = tok.vocab_size
     needed = max(m.hf_vocab_size, tok.vocab_size if tok else 0)
     if m.vocab_size is None:
         m.vocab_size = padded_vocab_size(needed, m.vocab_pad_multiple)
     elif m.vocab_size < needed:
-        raise ValueError(f"vocab_size {m.vocab_size} is smaller than the tokenizer's {needed} tokens")
+        raise UsageError(f"vocab_size {m.vocab_size} is smaller than the tokenizer's {needed} tokens")
     return cfg

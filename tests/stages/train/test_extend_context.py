@@ -25,7 +25,7 @@ def _applied_angles(rotary_base: float, scale, seq: int, head_dim: int = 16) -> 
     import megatron.core.transformer.attention as attention
 
     from stages.train.config import ModelConfig
-    from stages.train.launch import init_runtime, shutdown
+    from stages.train.distributed import init_runtime, shutdown
     from stages.train.model import build_model
 
     seen = []
@@ -98,7 +98,7 @@ def _lm_loss(logits: torch.Tensor, tokens: torch.Tensor) -> float:
 
 
 def test_extended_model_has_lower_loss_on_256_token_sequences(work):
-    from stages.train.hf_adapter import megatron_logits
+    from stages.train.hf_io import megatron_logits
     cfg = yaml.safe_load((work / "ext" / "config.yaml").read_text())
     assert cfg["stage"] == "extend-context" and cfg["lr_schedule"] == "constant" and cfg["init_optimizer"]
     assert (cfg["model"]["rotary_base"], cfg["model"]["rope_scaling_factor"], cfg["seq_length"]) == (1e5, 4.0, 256)
@@ -131,7 +131,7 @@ def test_the_optimizer_state_is_carried_over(work):
 def test_export_carries_rope_settings_and_matches_megatron_at_256(work):
     from transformers import AutoModelForCausalLM
 
-    from stages.train.hf_adapter import megatron_logits
+    from stages.train.hf_io import megatron_logits
     run_cli("export-hf", work / "ext", work / "ext-hf", "--dtype", "float32")
     cfg = json.loads((work / "ext-hf" / "config.json").read_text())
     assert cfg["rope_theta"] == 1e5 and cfg["rope_scaling"] == {"type": "linear", "rope_type": "linear", "factor": 4.0}

@@ -44,7 +44,7 @@ def test_masked_tokens_contribute_no_gradient(work):
     """Change every *masked* target of a batch: the parameter gradients stay bit-identical. Change one
     unmasked target: they change. Uses the trainer's `_forward_step` and loss on a megatron model."""
     from stages.train.config import ModelConfig
-    from stages.train.launch import init_runtime, shutdown
+    from stages.train.distributed import init_runtime, shutdown
     from stages.train.model import build_model
     from stages.train.trainer import _forward_step
 
@@ -82,7 +82,7 @@ def test_packed_examples_see_only_themselves(work):
     mask isolates it; positions need no reset, RoPE depends on distances); under a plain causal mask
     the later examples' losses change."""
     from stages.train.config import ModelConfig
-    from stages.train.launch import init_runtime, shutdown
+    from stages.train.distributed import init_runtime, shutdown
     from stages.train.model import build_model
     from stages.train.trainer import packed_attention_mask
 

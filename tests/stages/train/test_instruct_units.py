@@ -25,7 +25,7 @@ TWO_TURNS = [{"role": "user", "content": "Write a function that adds two numbers
              {"role": "assistant", "content": "def add(a, b):\n    return a + b"},
              {"role": "user", "content": "Now in C."},
              {"role": "assistant", "content": "int add(int a, int b) { return a + b; }"}]
-# Written out by hand from the paper's template (DESIGN.md section 5), not generated.
+# Written out by hand from the paper's template (docs/instruct.md), not generated.
 TWO_TURNS_TEXT = (
     "<｜begin▁of▁sentence｜>You are an AI programming assistant, utilizing the Deepseek Coder model, developed by "
     "Deepseek Company, and you only answer questions related to computer science. For politically sensitive "

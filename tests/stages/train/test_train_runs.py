@@ -109,7 +109,7 @@ def test_tp2_checkpoint_resumes_at_tp1(work, reference, tp2_output):
 def test_export_hf_logits_equal_megatron_from_a_tp2_checkpoint(work, tp2_output):
     from transformers import AutoModelForCausalLM
 
-    from stages.train.hf_adapter import megatron_logits
+    from stages.train.hf_io import megatron_logits
     run_cli("export-hf", tp2_output, work / "hf-tp2", "--dtype", "float32")
     cfg = json.loads((work / "hf-tp2" / "config.json").read_text())
     assert cfg["rope_theta"] == 10000.0 and "rope_scaling" in cfg and cfg["rms_norm_eps"] == 1e-6
@@ -143,7 +143,8 @@ def _random_hf_model(folder: Path, vocab: int) -> Path:
 def test_hf_to_megatron_to_hf_is_exact_and_pretrain_starts_from_it(work):
     from safetensors.torch import load_file
 
-    from stages.train.hf_adapter import export_hf, import_hf, model_config_from_hf
+    from stages.train.hf_io import export_hf, import_hf
+    from stages.train.hf_mapping import model_config_from_hf
     from stages.train.model import padded_vocab_size
     vocab = json.loads((work / "tokens/tokenizer/tokenizer.json").read_text())
     n_vocab = len(vocab["model"]["vocab"]) + len(vocab["added_tokens"])

@@ -13,8 +13,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 from stages.train.config import PRESETS, TrainConfig, changed_options, load_preset  # noqa: E402
-from stages.train.hf_adapter import from_hf, hf_config, model_config_from_hf, to_hf  # noqa: E402
-from stages.train.launch import dist_env, first_slurm_host  # noqa: E402
+from stages.train.hf_mapping import from_hf, hf_config, model_config_from_hf, to_hf  # noqa: E402
+from stages.train.distributed import dist_env, first_slurm_host  # noqa: E402
 from stages.train.model import flops_per_token, total_params  # noqa: E402
 from stages.train.optim import lr_at  # noqa: E402
 

@@ -1,0 +1,108 @@
+"""Running a training command: its options resolved into a `TrainConfig` (pretrain here;
+extend-context and instruct in `finetune.py`), OUTPUT opened (`stages.core.output`), the trainer run
+in this process (torchrun, srun, one process) or in `--nproc` spawned ones, and the summary.
+docs/pretrain.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Optional
+
+from stages.core.atomic import write_json_atomic
+from stages.core.errors import DscoderError, UsageError
+from stages.core.output import OutputKind, open_output, refuse_changed
+
+from .checkpoint import list_checkpoints
+from .config import (MissingFile, PretrainOptions, TrainConfig, TrainRunOptions, comma_floats, default_steps, identity,
+                     load_preset)
+from .distributed import dist_env
+from .launch import spawn_local
+from .trainer import resolve_vocab, train
+
+CONFIG = "config.yaml"   # a training output's record: the resolved TrainConfig
+# `launch.json`: the job `--nproc` hands its ranks; `_slurm/`: `dscoder submit` writes its sbatch
+# script and logs there before the run starts.
+TRAINING_OUTPUT = OutputKind("dscoder training output", is_ours=lambda root: (root / CONFIG).exists(),
+                             may_hold=frozenset({"launch.json", "_slurm"}))
+# --overwrite deletes nothing but a training output (not even a folder holding only `_slurm/`: the
+# logs of the job that is running).
+_OVERWRITABLE = dataclasses.replace(TRAINING_OUTPUT, may_hold=frozenset())
+
+
+def pretrain_config(data: list[Path], output: Path, options: PretrainOptions, run: TrainRunOptions) -> TrainConfig:
+    """`dscoder pretrain`'s options -> a resolved `TrainConfig` (preset defaults filled in, vocabulary sized)."""
+    from .hf_mapping import model_config_from_hf
+
+    o = options
+    preset = load_preset(o.model, o.model_config)
+    m = preset.model
+    if o.init_from_hf is not None:
+        cfg_file = Path(o.init_from_hf) / "config.json"
+        if not cfg_file.exists():
+            raise MissingFile(f"--init-from-hf {o.init_from_hf}: no config.json")
+        m = model_config_from_hf(json.loads(cfg_file.read_text()))
+        m = dataclasses.replace(m, max_position_embeddings=max(m.max_position_embeddings, preset.seq_length))
+    seq = o.seq_length or preset.seq_length
+    gb = o.global_batch or preset.global_batch
+    cfg = TrainConfig(
+        data=[str(Path(d).resolve()) for d in data], output=str(Path(output).resolve()), model=m,
+        model_name=o.model if o.model_config is None and o.init_from_hf is None else "custom",
+        data_weights=comma_floats(o.data_weights, "--data-weights"),
+        steps=o.steps or default_steps(preset, gb, seq),
+        warmup_steps=preset.warmup_steps if o.warmup_steps is None else o.warmup_steps,
+        seq_length=seq, global_batch=gb, micro_batch=o.micro_batch or preset.micro_batch,
+        lr=o.lr or preset.max_lr, min_lr_ratio=o.min_lr_ratio, lr_schedule="multistep",
+        lr_milestones=comma_floats(o.lr_milestones, "--lr-milestones") if o.lr_milestones else [],
+        save_interval=o.save_interval, init_from_hf=str(Path(o.init_from_hf).resolve()) if o.init_from_hf else None,
+        stage="pretrain", **run.train_fields())
+    if cfg.seq_length > m.max_position_embeddings:
+        cfg.model.max_position_embeddings = cfg.seq_length
+    return resolve_vocab(cfg)
+
+
+def check_output(cfg: TrainConfig, overwrite: bool, world_size: int) -> None:
+    """Resume on an OUTPUT made with the same options; refuse when they changed (naming them), or
+    when OUTPUT is something else; `overwrite` starts over."""
+    out = Path(cfg.output)
+    if overwrite and world_size > 1:
+        # Every rank must refuse alike, whether or not another one has created OUTPUT yet.
+        raise UsageError("--overwrite with several ranks would let them delete each other's work; "
+                         "delete the output folder once, then start the ranks")
+    open_output(out, _OVERWRITABLE if overwrite else TRAINING_OUTPUT, overwrite=overwrite, world_size=world_size)
+    if not overwrite and (out / CONFIG).exists():
+        refuse_changed(out, identity(TrainConfig.load(out / CONFIG)), identity(cfg))
+
+
+def launch(cfg: TrainConfig, run: TrainRunOptions, dataset=None) -> Optional[dict]:
+    """Train in this process (torchrun / srun / single) or spawn `run.nproc` local processes.
+    Returns the summary on the process that has one (rank 0 or the spawning parent). `dataset`, when
+    the caller built it already, is used by a trainer in this process (spawned ones build their own)."""
+    env = dist_env()
+    cfg.validate(env.world_size if env.launcher != "single" else run.nproc)
+    check_output(cfg, run.overwrite, env.world_size)
+    if env.launcher == "single" and run.nproc > 1:
+        out = Path(cfg.output)
+        job = out / "launch.json"
+        write_json_atomic(job, {"kind": "train", "config": cfg.to_dict()})
+        code = spawn_local(run.nproc, job)
+        if code != 0:
+            raise DscoderError(f"a training process exited with code {code}")
+        return result_summary(summary_from_metrics(out, cfg.steps), cfg)
+    result = train(cfg, dataset)
+    return result_summary(result, cfg) if env.rank == 0 else None
+
+
+def summary_from_metrics(output: Path, steps: int) -> dict:
+    recs = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return {"steps": steps, "losses": [r["loss"] for r in recs], "final_loss": recs[-1]["loss"] if recs else None}
+
+
+def result_summary(result: dict, cfg: TrainConfig) -> dict:
+    """What a training command prints: OUTPUT, steps, the final loss (None: nothing was left to
+    train) and the newest checkpoint."""
+    ckpts = list_checkpoints(Path(cfg.output))
+    return {"output": cfg.output, "steps": cfg.steps, "final_loss": result.get("final_loss"),
+            "checkpoint": str(ckpts[-1][1]) if ckpts else None}
