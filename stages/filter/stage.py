@@ -89,6 +89,10 @@ class FilterStage(Stage):
                              f"{unit.inputs[0]['path']}; columns: {table.column_names}")
         if self.config.granularity == "file" and "paths" in table.column_names:
             return self._process_sample_files(table, column)
+        return self._process_rows(table, column)
+
+    def _process_rows(self, table: pa.Table, column: str) -> UnitResult:
+        """Each row judged whole: a `files` row, or a sample with ``--granularity sample``."""
         langs = table["lang"] if "lang" in table.column_names else None
         paths = next((table[c] for c in ("paths", "path") if c in table.column_names), None)
         result = apply_rules(table[column], langs, self.rules, paths=paths)
