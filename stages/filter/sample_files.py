@@ -143,46 +143,46 @@ def regroup(table: pa.Table, text_column: str, files: SampleFiles, keep: np.ndar
     trimmed = sample_kept & (kept_files < all_files)
     kept_rows = np.flatnonzero(sample_kept)
 
-    # Files of each sample: [starts[i], starts[i] + all_files[i]) (explode emits them in order).
-    starts = np.concatenate([[0], np.cumsum(all_files)[:-1]])
-    texts = files.texts.to_pylist()  # one pass; only trimmed samples' files are read again
-    langs = files.langs.to_pylist()
-    paths = files.paths.to_pylist()
+    # Files of each sample: [starts[i], starts[i] + all_files[i]) (explode emits them in order). Only
+    # the files of trimmed samples and the removed files are read back into Python.
+    starts = np.concatenate([[0], np.cumsum(all_files)[:-1]]).astype(np.int64)
+    drop = np.flatnonzero(~keep)
+    trimmed_rows = np.flatnonzero(trimmed)
+    needed = np.union1d(drop, np.concatenate([np.arange(starts[r], starts[r] + all_files[r]) for r in trimmed_rows])
+                        if len(trimmed_rows) else np.zeros(0, np.int64))
+    at = pa.array(needed, type=pa.int64())
+    texts = dict(zip(needed.tolist(), files.texts.take(at).to_pylist()))
+    langs = dict(zip(needed.tolist(), files.langs.take(at).to_pylist()))
+    paths = dict(zip(needed.tolist(), files.paths.take(at).to_pylist()))
 
     kept = table.take(pa.array(kept_rows, type=pa.int64()))
     replace = set(scores)
     aligned = _aligned_list_columns(table, exclude=replace)
-    new_values: dict[str, list] = {}
-    if trimmed.any():
-        trimmed_at = {int(r): k for k, r in enumerate(kept_rows.tolist()) if trimmed[r]}
-        columns = {name: kept[name].to_pylist() for name in (text_column, "paths", *aligned)}
-        n_files = kept["n_files"].to_pylist() if "n_files" in kept.column_names else None
-        size = kept["size"].to_pylist() if "size" in kept.column_names else None
-        sample_lang = kept["lang"].to_pylist() if "lang" in kept.column_names else None
-        for row, k in trimmed_at.items():
+    if len(trimmed_rows):
+        position = {int(r): k for k, r in enumerate(kept_rows.tolist())}
+        new: dict[str, list] = {name: [None] * kept.num_rows for name in (text_column, "paths", *aligned)}
+        new.update({name: [None] * kept.num_rows for name in ("n_files", "size", "lang") if name in kept.column_names})
+        old_aligned = {name: table[name].take(pa.array(trimmed_rows, type=pa.int64())).to_pylist() for name in aligned}
+        for t, row in enumerate(trimmed_rows.tolist()):
+            k = position[row]
             picked = [j for j in range(all_files[row]) if keep[starts[row] + j]]
             members = [(paths[starts[row] + j][0], langs[starts[row] + j], texts[starts[row] + j]) for j in picked]
             text = build_sample_text(members)
-            columns[text_column][k] = text
-            columns["paths"][k] = [p for p, _, _ in members]
+            new[text_column][k] = text
+            new["paths"][k] = [p for p, _, _ in members]
             for name in aligned:
-                columns[name][k] = [columns[name][k][j] for j in picked]
-            if n_files is not None:
-                n_files[k] = len(members)
-            if size is not None:
-                size[k] = _utf8_len(text)
-            if sample_lang is not None:
-                sample_lang[k] = _majority_language(members)
-        new_values.update(columns)
-        if n_files is not None:
-            new_values["n_files"] = n_files
-        if size is not None:
-            new_values["size"] = size
-        if sample_lang is not None:
-            new_values["lang"] = sample_lang
-    for name, values in new_values.items():
-        i = kept.column_names.index(name)
-        kept = kept.set_column(i, kept.schema.field(i), pa.array(values, type=kept.schema.field(i).type))
+                new[name][k] = [old_aligned[name][t][j] for j in picked]
+            if "n_files" in new:
+                new["n_files"][k] = len(members)
+            if "size" in new:
+                new["size"][k] = _utf8_len(text)
+            if "lang" in new:
+                new["lang"][k] = _majority_language(members)
+        is_trimmed = pa.array(trimmed[kept_rows])
+        for name, values in new.items():
+            i = kept.column_names.index(name)
+            field = kept.schema.field(i)
+            kept = kept.set_column(i, field, pc.if_else(is_trimmed, pa.array(values, type=field.type), kept[name]))
 
     # Scores per file as list columns aligned with the kept paths (a sample judged whole: its
     # score repeated for each path).
@@ -199,7 +199,6 @@ def regroup(table: pa.Table, text_column: str, files: SampleFiles, keep: np.ndar
         else:
             kept = kept.append_column(name, column)
 
-    drop = np.flatnonzero(~keep)
     rejected = _rejected_files(table, files, drop, sample_kept, texts, langs, paths, reason, detail, scores)
     touched: Counter = Counter()
     reasons = reason.to_pylist()
@@ -217,7 +216,7 @@ def _paths_per_row(files: SampleFiles, rows: np.ndarray) -> np.ndarray:
 
 
 def _rejected_files(table: pa.Table, files: SampleFiles, drop: np.ndarray, sample_kept: np.ndarray,
-                    texts: list, langs: list, paths: list, reason: pa.Array, detail: pa.Array,
+                    texts: dict, langs: dict, paths: dict, reason: pa.Array, detail: pa.Array,
                     scores: dict[str, np.ndarray]) -> pa.Table:
     groups = files.groups[drop]
     ids = table["sample_id"].to_pylist() if "sample_id" in table.column_names else [None] * table.num_rows

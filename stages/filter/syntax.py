@@ -12,8 +12,11 @@
 * Any other language (prose such as Markdown and reStructuredText, and languages without a
   grammar here): not checked, score NaN.
 
-Samples hold several files (topo-sort, paper §2.2): ``split_files`` cuts them back into
-files, each checked in its own language (from its path); the scores add up over the files.
+Parsing is not judging: which languages' verdicts the ``syntax`` rule uses, strictly or by the
+share of error bytes, is measured on known-good code (benchmarks/syntax_false_rejections.py,
+docs/filter.md) and set in ``QualityConfig``; C-family grammars, for one, flag most headers
+that compile. Samples hold several files (topo-sort, paper §2.2): ``split_files`` cuts them
+back into files, each checked in its own language (from its path).
 """
 
 from __future__ import annotations
