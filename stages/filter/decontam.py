@@ -11,10 +11,11 @@ test data shorter than 10-grams but no less than 3-grams, exact match." -- paper
 * Boilerplate: an n-gram found in the test text of >= ``boilerplate_tasks`` distinct tasks
   is the benchmark's harness (MultiPL-E's identical import blocks, ``using System.Linq;``
   lists that also open every Visual Studio C# file) rather than a task, and is not used.
-* A sample is dropped when any of its grams is in the set; ``reason_detail`` names the
-  task with the most matching grams in the text (``humaneval:HumanEval/12``, ``mbpp:12``,
-  ``humaneval-cpp:HumanEval_0_has_close_elements``); a gram of several tasks counts for the
-  first in load order, and ties go to the first task.
+* A file (or, with ``--granularity sample``, a sample) is dropped when any of its grams is in
+  the set; ``reason_detail`` names the task with the most matching grams in the text
+  (``humaneval:HumanEval/12``, ``mbpp:12``, ``humaneval-cpp:HumanEval_0_has_close_elements``; a
+  gram of several tasks counts for the first in load order, ties go to the first task), the file
+  and that task's first matching gram as normalised: ``mbpp:93 in sympy/x.py: "assert power 2 3 8"``.
 
 Speed: the benchmark grams are hashed once into sorted uint64 arrays with a bitmap
 prefilter (``ngrams.HashSet``); each sample's words are hashed once, column-wise, and all its
@@ -32,6 +33,9 @@ import numpy as np
 import pyarrow as pa
 
 from stages.core.benchmark_data import TestText, benchmarks_dir, load_test_texts
+from stages.core.languages import detect_language
+from stages.core.sample_text import path_comment, split_sample
+from stages.filter.ngrams import _WORD_RE as WORD_PATTERN
 from stages.filter.ngrams import (NORMALISATION, GramPrefix, HashSet, Tokens, gram_hashes, reference_words,
                                   tokenize)
 from stages.filter.config import DecontamConfig
@@ -139,11 +143,16 @@ class BenchmarkIndex:
     def first_match(self, tok: Tokens, n_rows: int) -> np.ndarray:
         """Per row: the index of the task with the most matching grams (ties: the first task), -1
         where none."""
+        return self.matches(tok, n_rows)[0]
+
+    def matches(self, tok: Tokens, n_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per row: (task as in ``first_match``, the row's word index where that task's first
+        matching gram starts, the gram's length in words); -1, -1, 0 where none."""
         grams = GramPrefix(tok)
         g, valid = grams.grams(self.ngram)
         idx, task = self.long.lookup(g)
         ok = valid[idx]
-        pos, tasks = [idx[ok]], [task[ok]]
+        pos, tasks, lengths = [idx[ok]], [task[ok]], [np.full(int(ok.sum()), self.ngram, np.int64)]
         if len(self.short):
             g3, v3 = grams.grams(self.min_words)
             cand, _ = self.prefix.lookup(g3)
@@ -153,16 +162,27 @@ class BenchmarkIndex:
                 i2, t2 = self.short.lookup(gn[vn])
                 pos.append(cand[vn][i2])
                 tasks.append(t2)
-        pos_all, task_all = np.concatenate(pos), np.concatenate(tasks)
+                lengths.append(np.full(len(i2), n, np.int64))
+        pos_all, task_all, len_all = np.concatenate(pos), np.concatenate(tasks), np.concatenate(lengths)
         out = np.full(n_rows, -1, dtype=np.int64)
+        start = np.full(n_rows, -1, dtype=np.int64)
+        length = np.zeros(n_rows, dtype=np.int64)
         if len(pos_all):
+            rows = tok.row[pos_all]
             # Per row, the task with the most matching grams; ties: the first task.
-            pairs, counts = np.unique(np.stack([tok.row[pos_all], task_all], axis=1), axis=0, return_counts=True)
+            pairs, counts = np.unique(np.stack([rows, task_all], axis=1), axis=0, return_counts=True)
             order = np.lexsort((pairs[:, 1], -counts, pairs[:, 0]))  # by row, most grams, task
             pairs = pairs[order]
             first = np.flatnonzero(np.r_[True, pairs[1:, 0] != pairs[:-1, 0]])
             out[pairs[first, 0]] = pairs[first, 1]
-        return out
+            # That task's first gram in the row (lowest position, then the longest).
+            win = np.flatnonzero(out[rows] == task_all)
+            win = win[np.lexsort((-len_all[win], pos_all[win], rows[win]))]
+            win = win[np.r_[True, rows[win][1:] != rows[win][:-1]]]
+            row_start = np.searchsorted(tok.row, np.arange(n_rows))
+            start[rows[win]] = pos_all[win] - row_start[rows[win]]
+            length[rows[win]] = len_all[win]
+        return out, start, length
 
     def __len__(self) -> int:
         return len(self.long) + len(self.short)
@@ -181,10 +201,43 @@ def _load_index(config: DecontamConfig, folder: str | None) -> BenchmarkIndex:
     return BenchmarkIndex(texts, config.ngram, config.min_words, config.boilerplate_tasks)
 
 
-class Decontaminate(Rule):
-    """Drop samples sharing a 10-gram with benchmark test text, or containing a 3-9-word test string."""
+DECONTAM_SCORE_DTYPE = np.dtype([("task", np.float64), ("word", np.float64), ("words", np.float64)])
 
-    name, version = "decontam", 1
+
+def _gram_location(text: str, paths: list[str] | None, word: int, words: int) -> tuple[str | None, str]:
+    """(path of the file holding word ``word`` of the row, the ``words`` words from there, as
+    normalised). A multi-file sample's file is found by the byte offset of the word."""
+    data = text.encode("utf-8", "surrogatepass").lower()
+    if not paths:
+        path = None
+    elif len(paths) == 1:
+        path = paths[0]
+    else:
+        offset = next((m.start() for k, m in enumerate(WORD_PATTERN.finditer(data)) if k == word), 0)
+        # build_sample_text: part_k = header_k + "\n" + content_k, parts joined by "\n".
+        path, pos = None, 0
+        try:
+            files = split_sample(text, list(paths))
+        except ValueError:
+            files = None
+        if files is not None and len(files) == len(paths):
+            for p, content in zip(paths, files):
+                header = path_comment(p, detect_language(p))
+                pos += (len(header.encode("utf-8", "surrogatepass")) + 1 if header else 0)
+                pos += len(content.encode("utf-8", "surrogatepass")) + 1
+                if offset < pos:
+                    path = p
+                    break
+    gram = b" ".join(reference_words(text)[word: word + words]).decode("utf-8", "replace")
+    return path, gram
+
+
+class Decontaminate(Rule):
+    """Drop files (or samples) sharing a 10-gram with benchmark test text, or containing a 3-9-word
+    test string. ``reason_detail``: ``mbpp:93 in sympy/core/x.py: "assert power 2 3 8"`` -- the task,
+    the file and its first matching gram, as normalised."""
+
+    name, version = "decontam", 2
 
     def __init__(self, config: DecontamConfig | None = None, index: BenchmarkIndex | None = None) -> None:
         config = config or DecontamConfig()
@@ -197,21 +250,31 @@ class Decontaminate(Rule):
         )
 
     def score(self, ctx: FilterContext) -> np.ndarray:
-        """Index of the first matching task (see ``describe``), NaN where none or not scanned."""
-        scores = np.full(len(ctx), np.nan)
+        """Structured (task index as in ``describe``, word index of its first gram, gram length in
+        words); NaN where no match or not scanned."""
+        scores = np.full(len(ctx), np.nan, dtype=DECONTAM_SCORE_DTYPE)
         rows = np.flatnonzero(ctx.alive)
         if len(rows) == 0:
             return scores
         texts = ctx.texts if len(rows) == len(ctx) else ctx.texts.take(pa.array(rows))
-        match = self.index.first_match(tokenize(texts), len(rows))
-        scores[rows] = np.where(match >= 0, match, np.nan)
+        task, word, words = self.index.matches(tokenize(texts), len(rows))
+        hit = task >= 0
+        scores["task"][rows[hit]] = task[hit]
+        scores["word"][rows[hit]] = word[hit]
+        scores["words"][rows[hit]] = words[hit]
         return scores
 
     def keep(self, scores):
-        return np.isnan(scores)
+        return np.isnan(scores["task"])
 
-    def describe(self, scores, rows):
-        return [self.index.labels[int(t)] for t in scores[rows]]
+    def describe(self, scores, rows, ctx):
+        out = []
+        for row, text in zip(rows.tolist(), ctx.texts_at(rows)):
+            s = scores[row]
+            label = self.index.labels[int(s["task"])]
+            path, gram = _gram_location(text, ctx.paths_of(row), int(s["word"]), int(s["words"]))
+            out.append(f'{label}{f" in {path}" if path else ""}: "{gram}"')
+        return out
 
 
 def decontam_rules(config: DecontamConfig | dict | None = None) -> list[Rule]:

@@ -4,7 +4,9 @@ recomputation. ``rule.key`` (``"name/vN"``) and ``rule.params`` identify a rule 
 ``version`` whenever a rule's behaviour changes (dolma's versioned names).
 
 `apply_rules` runs an ordered list of rules over a batch of rows; a row's ``reason`` is the first
-rule it fails, so per-rule counts add up to the rejected rows. The rule sets are in starcoder.py
+rule it fails, so per-rule counts add up to the rejected rows. The rows are files (a `files` shard,
+or the files of the samples of a `samples` shard: sample_files.py) or whole samples
+(``--granularity sample``); ``groups`` tells a rule which rows are files of one sample. The rule sets are in starcoder.py
 (paper §2.1), quality.py and decontam.py (§2.4); their registry is the stage's (stage.py).
 """
 
@@ -25,15 +27,19 @@ class FilterContext:
     """Lazy shared inputs of the rules for one batch of rows.
 
     ``alive`` marks the rows no earlier rule has rejected; rules with expensive scores
-    score only those.
+    score only those. ``groups``: the sample each row (a file) belongs to, non-decreasing, or None
+    when every row is its own document.
     """
 
     def __init__(self, texts: pa.Array | pa.ChunkedArray, langs: pa.Array | pa.ChunkedArray | None,
-                 paths: pa.Array | pa.ChunkedArray | None = None):
+                 paths: pa.Array | pa.ChunkedArray | None = None, groups: np.ndarray | None = None):
         if langs is not None and len(langs) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(langs)} languages")
         if paths is not None and len(paths) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(paths)} paths")
+        if groups is not None and len(groups) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(groups)} group ids")
+        self.groups = groups
         self.paths = paths  # `files`: path (string); `samples`: paths (list<string>); or None
         if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
             texts = texts.cast(pa.large_string())  # e.g. string_view, which some kernels lack
@@ -86,7 +92,16 @@ class FilterContext:
         return self._py_paths[row]
 
     def texts_at(self, rows: np.ndarray) -> list[str]:
-        return ["" if t is None else t for t in self.texts.take(pa.array(rows)).to_pylist()]
+        return ["" if t is None else t for t in self.texts.take(pa.array(rows, type=pa.int64())).to_pylist()]
+
+    def document_total(self, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Per row of ``rows``: the sum of ``values`` (one per row of ``rows``) over the rows of
+        ``rows`` in the same document -- its sample's, when rows are files of samples."""
+        if self.groups is None or len(rows) == 0:
+            return np.asarray(values, dtype=np.float64)
+        group = self.groups[rows]
+        totals = np.bincount(group, weights=np.asarray(values, dtype=np.float64), minlength=int(group.max()) + 1)
+        return totals[group]
 
 
 class Rule:
@@ -121,10 +136,10 @@ class Rule:
     def keep(self, scores: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def describe(self, scores: np.ndarray, rows: np.ndarray) -> list[str | None] | None:
+    def describe(self, scores: np.ndarray, rows: np.ndarray, ctx: FilterContext) -> list[str | None] | None:
         """Optional per-row detail of a rejection (``reason_detail`` in ``_rejected/``) for
-        the rows ``rows`` this rule rejected first, e.g. the benchmark task a sample matched.
-        None: the rule gives no details."""
+        the rows ``rows`` this rule rejected first, e.g. the benchmark task and n-gram a file
+        matched. None: the rule gives no details."""
         return None
 
     def columns(self, scores: np.ndarray) -> dict[str, np.ndarray]:
@@ -151,8 +166,9 @@ def apply_rules(
     langs: pa.Array | pa.ChunkedArray | None,
     rules: list[Rule],
     paths: pa.Array | pa.ChunkedArray | None = None,
+    groups: np.ndarray | None = None,
 ) -> FilterResult:
-    ctx = FilterContext(texts, langs, paths)
+    ctx = FilterContext(texts, langs, paths, groups)
     first_fail = np.full(len(ctx), -1, dtype=np.int32)
     scores = {}
     for i, rule in enumerate(rules):
@@ -169,7 +185,7 @@ def apply_rules(
     columns: dict[str, np.ndarray] = {}
     for i, rule in enumerate(rules):
         rows = np.flatnonzero(first_fail == i)
-        described = rule.describe(scores[rule.name], rows) if len(rows) else None
+        described = rule.describe(scores[rule.name], rows, ctx) if len(rows) else None
         if described is not None:
             for row, text in zip(rows.tolist(), described):
                 details[row] = text

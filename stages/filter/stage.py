@@ -2,8 +2,12 @@
 
 Works on `files` shards (text column `content`) and `samples` shards (`text`). A dropped row goes
 to `_rejected/` with the name of the first rule it failed (`reason`) and that rule's detail, if
-any (`reason_detail`: the benchmark task a sample matched); the per-rule counts add up to the
-rejected rows. Rules that keep scores (the quality rules) add them as `quality_*` columns.
+any (`reason_detail`: the benchmark task and n-gram a file matched); the per-rule counts add up to
+the rejected rows. Rules that keep scores (the quality rules) add them as `quality_*` columns.
+
+On `samples` shards the rules judge each file of a sample (``--granularity file``, the default:
+sample_files.py removes the failing files and rebuilds the sample; rows are then counted in files)
+or the whole sample (``--granularity sample``: the sample is kept or dropped as one row).
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from stages.core.shards import check_shard_units, read_shard, shard_units
 from stages.core.stage import Stage, Unit, UnitResult
 
 from .config import FilterConfig
-from .framework import apply_rules
+from .framework import FilterResult, apply_rules
+from .sample_files import explode, regroup
 
 TEXT_COLUMNS = ("content", "text")  # files schema, samples schema
 
@@ -66,6 +71,7 @@ class FilterStage(Stage):
             "input": str(Path(self.config.input).resolve()),
             "text_column": self.config.text_column,
             "rule_sets": list(self.config.rule_sets),
+            "granularity": self.config.granularity,
             "rules": {r.key: r.params for r in self.rules},  # dicts keep insertion (= rule) order
         }
 
@@ -81,6 +87,12 @@ class FilterStage(Stage):
         if column is None or column not in table.column_names:
             raise ValueError(f"no text column ({column or ' or '.join(TEXT_COLUMNS)}) in "
                              f"{unit.inputs[0]['path']}; columns: {table.column_names}")
+        if self.config.granularity == "file" and "paths" in table.column_names:
+            return self._process_sample_files(table, column)
+        return self._process_rows(table, column)
+
+    def _process_rows(self, table: pa.Table, column: str) -> UnitResult:
+        """Each row judged whole: a `files` row, or a sample with ``--granularity sample``."""
         langs = table["lang"] if "lang" in table.column_names else None
         paths = next((table[c] for c in ("paths", "path") if c in table.column_names), None)
         result = apply_rules(table[column], langs, self.rules, paths=paths)
@@ -95,7 +107,43 @@ class FilterStage(Stage):
         rejected = (table.filter(drop)
                     .append_column("reason", pa.array(result.reason, type=pa.string()).filter(drop))
                     .append_column("reason_detail", result.detail.filter(drop)))
-        counters = {f"rejected:{name}": n for name, n in result.counts.items() if n}
-        bytes_in = int(pc.sum(pc.binary_length(table[column])).as_py() or 0)
-        return UnitResult(kept=table.filter(keep), rejected=rejected, rows_in=table.num_rows,
-                          bytes_in=bytes_in, counters=counters)
+        kept = table.filter(keep)
+        counters = _rule_counters(result, pc.binary_length(table[column]))
+        counters["kept_bytes"] = _text_bytes(kept[column])
+        if "paths" in table.column_names:  # samples judged whole: a dropped sample takes all its files
+            n_files = np.asarray(pc.fill_null(pc.list_value_length(table["paths"]), 0), dtype=np.int64)
+            counters.update(samples_in=table.num_rows, samples_kept=kept.num_rows, samples_trimmed=0,
+                            samples_rejected=rejected.num_rows, files_in=int(n_files.sum()),
+                            files_removed=int(n_files[~result.keep].sum()))
+            counters.update({f"samples_touched:{name}": n for name, n in result.counts.items() if n})
+        return UnitResult(kept=kept, rejected=rejected, rows_in=table.num_rows,
+                          bytes_in=_text_bytes(table[column]), counters=counters)
+
+    def _process_sample_files(self, table: pa.Table, column: str) -> UnitResult:
+        """``--granularity file`` on samples: judge each file, keep the rest of its sample (rows = files)."""
+        files = explode(table, column)
+        result = apply_rules(files.texts, files.langs, self.rules, paths=files.paths, groups=files.groups)
+        got = regroup(table, column, files, result.keep, result.reason, result.detail, result.columns)
+        counters = _rule_counters(result, pc.binary_length(files.texts))
+        counters.update(kept_bytes=got.kept_bytes, samples_in=table.num_rows, samples_kept=got.kept.num_rows,
+                        samples_trimmed=got.samples_trimmed, samples_rejected=got.samples_rejected,
+                        files_in=len(files), files_removed=got.rejected.num_rows)
+        counters.update({f"samples_touched:{name}": n for name, n in got.touched.items()})
+        return UnitResult(kept=got.kept, rejected=got.rejected, rows_in=len(files),
+                          rows_accounted=int(result.keep.sum()), bytes_in=_text_bytes(table[column]),
+                          counters=counters)
+
+
+def _text_bytes(texts) -> int:
+    return int(pc.sum(pc.binary_length(texts)).as_py() or 0) if len(texts) else 0
+
+
+def _rule_counters(result: FilterResult, row_bytes) -> dict[str, int]:
+    """Rows (and their text bytes) each rule rejected first: `rejected:<rule>`, `rejected_bytes:<rule>`."""
+    counters = {f"rejected:{name}": n for name, n in result.counts.items() if n}
+    reasons = np.asarray(pc.fill_null(pa.array(result.reason, type=pa.string()), "").to_numpy(zero_copy_only=False))
+    sizes = np.asarray(pc.fill_null(row_bytes, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    for name, n in result.counts.items():
+        if n:
+            counters[f"rejected_bytes:{name}"] = int(sizes[reasons == name].sum())
+    return counters

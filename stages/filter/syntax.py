@@ -12,8 +12,11 @@
 * Any other language (prose such as Markdown and reStructuredText, and languages without a
   grammar here): not checked, score NaN.
 
-Samples hold several files (topo-sort, paper §2.2): ``split_files`` cuts them back into
-files, each checked in its own language (from its path); the scores add up over the files.
+Parsing is not judging: which languages' verdicts the ``syntax`` rule uses, strictly or by the
+share of error bytes, is measured on known-good code (benchmarks/syntax_false_rejections.py,
+docs/filter.md) and set in ``QualityConfig``; C-family grammars, for one, flag most headers
+that compile. Samples hold several files (topo-sort, paper §2.2): ``split_files`` cuts them
+back into files, each checked in its own language (from its path).
 """
 
 from __future__ import annotations
@@ -48,6 +51,12 @@ class SyntaxScore:
     errors: int  # error + missing nodes (Python: >= 1 when ast.parse fails)
     error_bytes: int
     total_bytes: int
+    first_error_line: int | None = None  # 1-based line of the first error (reason_detail)
+    message: str | None = None  # Python: the SyntaxError's message
+
+    @property
+    def error_fraction(self) -> float:
+        return self.error_bytes / self.total_bytes if self.total_bytes else 0.0
 
 
 @functools.cache
@@ -57,14 +66,17 @@ def _parser(grammar: str):
     return get_parser(grammar)
 
 
-def _tree_sitter_errors(data: bytes, grammar: str) -> tuple[int, int]:
+def _tree_sitter_errors(data: bytes, grammar: str) -> tuple[int, int, int | None]:
+    """(ERROR + MISSING nodes, bytes of the outermost ERROR nodes, 1-based line of the first)."""
     root = _parser(grammar).parse(data).root_node
     if not root.has_error:
-        return 0, 0
-    errors, error_bytes = 0, 0
+        return 0, 0, None
+    errors, error_bytes, first = 0, 0, None
     stack = [(root, False)]
     while stack:  # descend only into subtrees that contain an error
         node, in_error = stack.pop()
+        if node.is_missing or node.is_error:
+            first = node.start_point if first is None else min(first, node.start_point)
         if node.is_missing:
             errors += 1
             continue
@@ -73,7 +85,7 @@ def _tree_sitter_errors(data: bytes, grammar: str) -> tuple[int, int]:
             if not in_error:  # bytes of the outermost ERROR nodes only
                 error_bytes += node.end_byte - node.start_byte
         stack.extend((c, in_error or node.is_error) for c in node.children if c.has_error or c.is_missing)
-    return max(errors, 1), error_bytes
+    return max(errors, 1), error_bytes, (first[0] + 1 if first is not None else 1)
 
 
 def python_syntax(text: str) -> SyntaxScore:
@@ -85,12 +97,13 @@ def python_syntax(text: str) -> SyntaxScore:
             ast.parse(text)
         return SyntaxScore(0, 0, len(data))
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:  # ValueError: NUL bytes
-        errors, error_bytes = _tree_sitter_errors(data, "python")
+        errors, error_bytes, _ = _tree_sitter_errors(data, "python")
+        lineno = getattr(exc, "lineno", None) or 1
         if error_bytes == 0:
-            lineno = getattr(exc, "lineno", None) or 1
             start = sum(len(line) for line in data.splitlines(keepends=True)[: lineno - 1])
             error_bytes = max(len(data) - start, 1)
-        return SyntaxScore(max(errors, 1), min(error_bytes, len(data)), len(data))
+        message = getattr(exc, "msg", None) or str(exc) or type(exc).__name__
+        return SyntaxScore(max(errors, 1), min(error_bytes, len(data)), len(data), lineno, message)
 
 
 PREPROCESSED = frozenset({"C", "C++", "CUDA", "GLSL"})
@@ -138,11 +151,11 @@ def file_syntax(text: str, lang: str | None) -> SyntaxScore | None:
         grammar = "tsx"
     data = text.encode("utf-8", "surrogatepass")
     source = blank_preprocessor(data) if lang in PREPROCESSED else data
-    errors, error_bytes = _tree_sitter_errors(source, grammar)
+    errors, error_bytes, line = _tree_sitter_errors(source, grammar)
     if errors and lang == "C":
         # crawl labels every .h file C; C++ headers are common, and C++ parses most C.
-        errors, error_bytes = min((errors, error_bytes), _tree_sitter_errors(source, "cpp"))
-    return SyntaxScore(errors, error_bytes, len(data))
+        errors, error_bytes, line = min((errors, error_bytes, line), _tree_sitter_errors(source, "cpp"))
+    return SyntaxScore(errors, error_bytes, len(data), line)
 
 
 def split_files(text: str, lang: str | None, paths: list[str] | None) -> list[tuple[str, str | None]]:

@@ -15,6 +15,7 @@ import pytest
 
 from conftest import read_output
 from benchmarks.reference_decontam import ReferenceIndex
+from benchmarks.syntax_false_rejections import STDLIB_EXCLUDED
 from stages.core.benchmark_data import TestText, load_test_texts
 from stages.filter.config import DecontamConfig, QualityConfig
 from stages.filter.decontam import BenchmarkIndex, Decontaminate, decontam_rules, load_index
@@ -178,7 +179,7 @@ def test_decontam_file_and_missing_data_errors(tmp_path, monkeypatch):
     result = apply_rules(pa.array(["# natalia SOLD clips to 48 of her friends in april and then\n", "x = 1\n"]),
                          None, [rule])
     assert result.reason.to_pylist() == ["decontam", None]
-    assert result.detail.to_pylist() == ["gsm8k:line 1", None]
+    assert result.detail.to_pylist() == ['gsm8k:line 1: "natalia sold clips to 48 of her friends in april"', None]
     monkeypatch.delenv("DSCODER_BENCHMARKS_DIR", raising=False)
     from stages.core.errors import UsageError
     with pytest.raises(UsageError, match="mbpp.jsonl"):
@@ -236,12 +237,8 @@ def test_c_preprocessor_branches_and_headers():
     assert file_syntax("namespace a { class B { public: int f(); }; }\n", "C").errors == 0  # a C++ .h
 
 
-# Intentionally broken or non-UTF-8 files of the standard library's own tests:
-# lib2to3/tests/data/ (Python 2 sources and encoding fixtures for the 2to3 tests),
-# test/badsyntax_*, test/bad_coding* and test/tokenizedata/bad* (syntax/encoding error
-# fixtures), test/encoded_modules/ and test/test_source_encoding.py (not UTF-8).
-STDLIB_EXCLUDED = ("lib2to3/tests/data/", "test/badsyntax_", "test/bad_coding", "test/tokenizedata/bad",
-                   "test/encoded_modules/", "test/test_source_encoding.py")
+# STDLIB_EXCLUDED: intentionally broken or non-UTF-8 files of the standard library's own tests (the
+# list the syntax measurement excludes too).
 
 
 def _check_file(path: Path) -> tuple[str, int]:
@@ -334,12 +331,13 @@ def test_cli_quality_decontam_on_files(cli, tmp_path, stdlib_files):
     rejected = read_output(out / "_rejected").to_pylist()
     by_path = {r["path"]: r for r in rejected}
     assert by_path["planted.py"]["reason"] == "decontam"
-    assert by_path["planted.py"]["reason_detail"] == "humaneval:HumanEval/12"
-    assert by_path["broken.py"]["reason"] == "syntax" and by_path["broken.py"]["reason_detail"] is None
+    assert by_path["planted.py"]["reason_detail"].startswith('humaneval:HumanEval/12 in planted.py: "')
+    assert by_path["broken.py"]["reason"] == "syntax"
+    assert by_path["broken.py"]["reason_detail"] == "Python: 'invalid syntax' at line 1"
     kept = read_output(out)
     assert "quality_syntax_errors" in kept.column_names and kept.num_rows > 20
     manifest = json.loads((out / "_dscoder/manifest.json").read_text())
-    params = manifest["options"]["rules"]["decontam/v1"]
+    params = manifest["options"]["rules"]["decontam/v2"]
     assert params["benchmarks"] == ["humaneval"] and len(params["fingerprint"]) == 16
     # Changed benchmark data = changed options: resume is refused.
     extra = tmp_path / "mine.jsonl"
@@ -366,21 +364,63 @@ def test_cli_samples_shard(cli, tmp_path):
     src.mkdir()
     pq.write_table(pa.Table.from_pylist(rows, schema=SAMPLES_SCHEMA), src / "part-00000.parquet")
     s = cli.json("filter", src, tmp_path / "o", "--rules", "quality,decontam", "--benchmarks-dir", BENCH_DIR)
-    assert s["rows_kept"] == 1 and s["counters"] == {"rejected:decontam": 1}
-    assert read_output(tmp_path / "o/_rejected")["reason_detail"].to_pylist() == ["humaneval:HumanEval/0"]
+    assert s["rows_kept"] == 1 and s["counters"]["rejected:decontam"] == 1
+    assert s["counters"]["samples_rejected"] == 1 and s["counters"]["samples_touched:decontam"] == 1
+    detail = read_output(tmp_path / "o/_rejected")["reason_detail"].to_pylist()
+    assert len(detail) == 1 and detail[0].startswith('humaneval:HumanEval/0 in n.py: "')
 
 
-def test_c_family_macro_errors_tolerated_but_broken_code_dropped():
-    """tree-sitter sees `class EXPORT_MACRO X` as an error; a few error bytes in C++ are tolerated."""
+def test_c_family_not_checked_by_default_tolerated_or_strict_on_request():
+    """tree-sitter sees `class EXPORT_MACRO X` as an error (it has no preprocessor): C++ is not judged
+    by default; as a tolerant language a few error bytes pass and broken code does not."""
     header = ("#pragma once\n#include <memory>\n\nnamespace arrow {\n\nclass ARROW_EXPORT Device {\n public:\n"
               + "".join(f"  int method_{i}(int value) const {{ return value + {i}; }}\n" for i in range(40))
               + "};\n\n}  // namespace arrow\n")
     broken = "int main( {\n  return 0;;; }}}\n" + "x = = = ;\n" * 20
     texts = pa.array([header, broken, header], type=pa.large_string())
     langs = pa.array(["C++", "C++", "C++"])
-    lenient = apply_rules(texts, langs, [r for r in quality_rules() if r.name == "syntax"])
-    strict = apply_rules(texts, langs, [r for r in quality_rules(QualityConfig(preprocessor_max_error_fraction=0.0))
-                                        if r.name == "syntax"])
-    assert lenient.scores["syntax"]["errors"][0] > 0  # the macro really is a parse error
-    assert list(lenient.keep) == [True, False, True]
+
+    def syntax_only(config):
+        return apply_rules(texts, langs, [r for r in quality_rules(config) if r.name == "syntax"])
+
+    default = syntax_only(QualityConfig())
+    assert list(default.keep) == [True, True, True] and np.isnan(default.scores["syntax"]["errors"]).all()
+    tolerant = syntax_only(QualityConfig(tolerant_syntax_languages=("C++",)))
+    assert tolerant.scores["syntax"]["errors"][0] > 0  # the macro really is a parse error
+    assert list(tolerant.keep) == [True, False, True]
+    assert tolerant.detail.to_pylist()[1].startswith("C++ (tolerant): ")
+    strict = syntax_only(QualityConfig(syntax_languages=("cpp",)))  # aliases resolve
     assert list(strict.keep) == [False, False, False]
+
+
+def test_syntax_languages_are_validated():
+    from stages.core.errors import UsageError
+    with pytest.raises(UsageError, match="--syntax-languages.*Python"):
+        quality_rules(QualityConfig(syntax_languages=("Pyhton",)))
+
+
+def test_false_rejection_measurement_decides_per_language(tmp_path, monkeypatch):
+    """benchmarks/syntax_false_rejections.py: strict where good files parse, none where they do not,
+    tolerant where only a few error bytes appear; duplicates count once; too few files: no verdict."""
+    from benchmarks import syntax_false_rejections as m
+    good, bad, few = tmp_path / "good", tmp_path / "bad", tmp_path / "few"
+    for d in (good, bad, few):
+        d.mkdir()
+    for i in range(120):
+        (good / f"m{i}.py").write_text(f"def f{i}(x):\n    return x + {i}\n")
+        (bad / f"b{i}.py").write_text(f"def f{i}(x:\n    return x\n")
+    (good / "copy.py").write_text("def f0(x):\n    return x + 0\n")  # a duplicate: counted once
+    for i in range(5):
+        (few / f"h{i}.js").write_text(f"function f{i}(a) {{ return a; }}\n")
+    monkeypatch.setattr(m, "SOURCES", [m.Source("Python", str(good), (".py",), "good"),
+                                       m.Source("Go", str(bad), (".py",), "Python read as Go: no parse"),
+                                       m.Source("JavaScript", str(few), (".js",), "few"),
+                                       m.Source("Rust", str(tmp_path / "missing"), (".rs",), "absent")])
+    result = m.measure(per_source=500, tolerant_fraction=0.05)
+    langs = result["languages"]
+    assert langs["Python"]["files"] == 120 and langs["Python"]["decision"] == "strict"
+    assert langs["Go"]["strict_rate"] == 1.0 and langs["Go"]["decision"] == "none"
+    assert langs["JavaScript"]["decision"] == "none (too few files)"
+    assert result["skipped"] == [f"Rust: {tmp_path / 'missing'} (missing)"]
+    assert "| Python | 120 | 0 = 0.00%" in m.markdown(result)
+    assert m.upper95(0, 1000) < 0.004 and m.upper95(10, 100) > 0.1
