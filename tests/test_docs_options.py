@@ -28,12 +28,12 @@ def _configs():
     from stages.core.runner import RunOptions
     from stages.crawl.config import CrawlConfig, CrawlStageConfig, GitHubConfig
     from stages.dedup.config import DedupConfig
-    from stages.filter.config import DecontamConfig, FilterConfig, QualityConfig, StarCoderConfig
+    from stages.filter.config import DecontamConfig, FilterConfig, PiiConfig, QualityConfig, StarCoderConfig
     from stages.tokenize.config import TokenizeConfig
     from stages.topo_sort.config import TopoSortConfig
     data = [RunOptions]
     return {"crawl": [CrawlStageConfig, CrawlConfig, GitHubConfig, *data],
-            "filter": [FilterConfig, StarCoderConfig, QualityConfig, DecontamConfig, *data],
+            "filter": [FilterConfig, StarCoderConfig, QualityConfig, DecontamConfig, PiiConfig, *data],
             "topo-sort": [TopoSortConfig, *data], "dedup": [DedupConfig, *data], "tokenize": [TokenizeConfig, *data]}
 
 

@@ -45,6 +45,17 @@ def _decontam(config):
 RULE_SETS = {"starcoder": _starcoder, "quality": _quality, "decontam": _decontam}
 
 
+def _pii(config):
+    from .pii import scanner_for  # detect-secrets
+    return scanner_for(config)
+
+
+# Transforms: named in --rules like a rule set, they rewrite the kept rows (after the rules) and drop
+# nothing, so they add no rules. pii: secrets and personal data redacted (stages/filter/pii.py).
+TRANSFORMS = {"pii": _pii}
+RULE_SETS.update({name: lambda config: [] for name in TRANSFORMS})
+
+
 def build_rules(config: FilterConfig) -> list:
     rules = []
     for name in config.rule_sets:
@@ -60,6 +71,8 @@ class FilterStage(Stage):
     def __init__(self, config: FilterConfig):
         self.config = config
         self.rules = build_rules(config)
+        self.transforms = {name: TRANSFORMS[name](getattr(config, name)) for name in config.rule_sets
+                           if name in TRANSFORMS}
 
     def options(self) -> dict:
         return {
@@ -67,6 +80,7 @@ class FilterStage(Stage):
             "text_column": self.config.text_column,
             "rule_sets": list(self.config.rule_sets),
             "rules": {r.key: r.params for r in self.rules},  # dicts keep insertion (= rule) order
+            **({"transforms": {name: t.params() for name, t in self.transforms.items()}} if self.transforms else {}),
         }
 
     def plan(self) -> list[Unit]:
@@ -97,5 +111,12 @@ class FilterStage(Stage):
                     .append_column("reason_detail", result.detail.filter(drop)))
         counters = {f"rejected:{name}": n for name, n in result.counts.items() if n}
         bytes_in = int(pc.sum(pc.binary_length(table[column])).as_py() or 0)
-        return UnitResult(kept=table.filter(keep), rejected=rejected, rows_in=table.num_rows,
+        kept = table.filter(keep)
+        # -- transforms (pii): rewrite the kept rows, drop none ------------------------------------
+        if "pii" in self.transforms:
+            from .pii import redact_table
+            kept, pii_counters = redact_table(kept, column, self.config.pii)
+            counters.update(pii_counters)
+        # -- end of transforms ---------------------------------------------------------------------
+        return UnitResult(kept=kept, rejected=rejected, rows_in=table.num_rows,
                           bytes_in=bytes_in, counters=counters)
