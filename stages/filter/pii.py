@@ -57,43 +57,47 @@ class Redaction:
 
 @dataclass(frozen=True)
 class Trigger:
-    """What every match of a plugin contains: one of the literals `cs` (case-sensitive) or `ci`
-    (in the lower-cased text), or a match of one of `regexes` (each starting with a literal, so
-    `re` scans fast)."""
+    """What every line a plugin can report contains: a match of one of `regexes` (each starts with
+    a literal, so `re` finds it at GB/s) or one of the literals `ci` in the lower-cased text; and,
+    if given, a match of `line_also` (checked on those lines only)."""
 
-    cs: tuple[str, ...] = ()
-    ci: tuple[str, ...] = ()
     regexes: tuple[str, ...] = ()
+    ci: tuple[str, ...] = ()
+    line_also: str | None = None
 
 
-# The detect-secrets plugins used, the kind each finds and its trigger. Derived from the plugins'
-# own regexes in detect-secrets 1.5.0 (e.g. Cloudant's assignments all need key|pw|pass|token).
+# Cloudant, IBM and SoftLayer secrets are all a run of 24+ such characters (64 hex, 24 letters,
+# 44 or 48 characters), after a key|pw|pass|token keyword or in a cloudant/softlayer URL.
+_LONG_RUN = r"[A-Za-z0-9_-]{24}"
+
+# The detect-secrets plugins used, the kind each finds and its trigger, derived from the plugins'
+# own regexes in detect-secrets 1.5.0 (tests/stages/filter/test_pii.py checks each on real files).
 # Left out: PrivateKeyDetector (it reports the `BEGIN ... PRIVATE KEY` line, not the key: the PEM
 # regex below redacts the body), IPPublicDetector (IPs are ours, with documented exceptions) and,
 # unless `high_entropy`, the entropy plugins (on code: hashes and test vectors, docs/filter.md#pii).
 SECRET_PLUGINS: dict[str, tuple[str, Trigger]] = {
-    "AWSKeyDetector": ("key", Trigger(cs=("A3T", "ABIA", "ACCA", "AKIA", "ASIA"), ci=("aws",))),
+    "AWSKeyDetector": ("key", Trigger(regexes=(r"A(?:3T|BIA|CCA|KIA|SIA)",), ci=("aws",))),
     "ArtifactoryDetector": ("key", Trigger(regexes=(r"AKC[a-zA-Z0-9]{10}", r"AP[\dABCDEF][a-zA-Z0-9]{8}"))),
-    "AzureStorageKeyDetector": ("key", Trigger(cs=("AccountKey=",))),
-    "BasicAuthDetector": ("password", Trigger(cs=("://",))),
-    "CloudantDetector": ("key", Trigger(ci=("key", "pw", "pass", "token", "cloudant"))),
+    "AzureStorageKeyDetector": ("key", Trigger(regexes=(r"AccountKey=",))),
+    "BasicAuthDetector": ("password", Trigger(regexes=(r"://",))),
+    "CloudantDetector": ("key", Trigger(ci=("key", "pw", "pass", "token", "cloudant"), line_also=_LONG_RUN)),
     "DiscordBotTokenDetector": ("key", Trigger(regexes=(r"\.[a-zA-Z\d_-]{6}\.[a-zA-Z\d_-]{27}",))),
-    "GitHubTokenDetector": ("key", Trigger(cs=("ghp_", "gho_", "ghu_", "ghs_", "ghr_"))),
-    "GitLabTokenDetector": ("key", Trigger(cs=("glpat-", "gldt-", "glft-", "glsoat-", "glrt-", "GR1348941",
-                                               "glcbt-", "glimt-", "glptt-", "glagent-", "gloas-"))),
-    "IbmCloudIamDetector": ("key", Trigger(ci=("key", "pwd", "pass", "token"))),
-    "IbmCosHmacDetector": ("key", Trigger(ci=("key",))),
-    "JwtTokenDetector": ("key", Trigger(cs=("eyJ",))),
+    "GitHubTokenDetector": ("key", Trigger(regexes=(r"gh[pousr]_",))),
+    "GitLabTokenDetector": ("key", Trigger(regexes=(r"gl(?:pat|dt|ft|soat|rt|cbt|imt|ptt|agent|oas)-",
+                                                    r"GR1348941"))),
+    "IbmCloudIamDetector": ("key", Trigger(ci=("key", "pwd", "pass", "token"), line_also=_LONG_RUN)),
+    "IbmCosHmacDetector": ("key", Trigger(ci=("key",), line_also=_LONG_RUN)),
+    "JwtTokenDetector": ("key", Trigger(regexes=(r"eyJ",))),
     "KeywordDetector": ("keyword", Trigger(ci=("key", "pass", "pwd", "secret", "contrase"))),
-    "MailchimpDetector": ("key", Trigger(cs=("-us",))),
-    "NpmDetector": ("key", Trigger(cs=("/:_authToken=",))),
-    "OpenAIDetector": ("key", Trigger(cs=("T3BlbkFJ",))),
-    "PypiTokenDetector": ("key", Trigger(cs=("pypi-AgE",))),
-    "SendGridDetector": ("key", Trigger(cs=("SG.",))),
+    "MailchimpDetector": ("key", Trigger(regexes=(r"-us\d",))),
+    "NpmDetector": ("key", Trigger(regexes=(r"/:_authToken=",))),
+    "OpenAIDetector": ("key", Trigger(regexes=(r"T3BlbkFJ",))),
+    "PypiTokenDetector": ("key", Trigger(regexes=(r"pypi-AgE",))),
+    "SendGridDetector": ("key", Trigger(regexes=(r"SG\.",))),
     "SlackDetector": ("key", Trigger(ci=("xox", "hooks.slack.com"))),
-    "SoftlayerDetector": ("key", Trigger(ci=("key", "pwd", "pass", "token", "softlayer"))),
-    "SquareOAuthDetector": ("key", Trigger(cs=("sq0csp-",))),
-    "StripeDetector": ("key", Trigger(cs=("k_live_",))),
+    "SoftlayerDetector": ("key", Trigger(ci=("key", "pwd", "pass", "token", "softlayer"), line_also=_LONG_RUN)),
+    "SquareOAuthDetector": ("key", Trigger(regexes=(r"sq0csp-",))),
+    "StripeDetector": ("key", Trigger(regexes=(r"k_live_",))),
     "TelegramBotTokenDetector": ("key", Trigger(regexes=(r":[0-9A-Za-z_-]{35}",))),
     "TwilioKeyDetector": ("key", Trigger(regexes=(r"AC[a-z0-9]{32}", r"SK[a-z0-9]{32}"))),
 }
@@ -250,7 +254,7 @@ class PiiScanner:
                 for name, limit in HIGH_ENTROPY_PLUGINS.items():
                     plugin = classes[name](limit=limit)
                     self.plugins.append((name, "key", Trigger(regexes=(plugin.regex.pattern,)), plugin))
-        self._regex_triggers = {r: re.compile(r) for _, _, t, _ in self.plugins for r in t.regexes}
+        self._compiled = {r: re.compile(r) for _, _, t, _ in self.plugins for r in (*t.regexes, t.line_also) if r}
         self._secret_only, self._line_only, self._id_filter = _secret_filters()
 
     def params(self) -> dict:
@@ -328,12 +332,13 @@ class PiiScanner:
                     s = offset + line_start + start
                     found.append(Redaction(s, s + len(value), "ip_address", f"regex:ipv{family}", value))
 
-    def _candidate_lines(self, text: str, trigger: Trigger, cache: dict, lower: str | None) -> set[int]:
+    def _candidate_lines(self, text: str, trigger: Trigger, cache: dict, lower: str | None) -> list[int]:
+        """Start offsets, in order, of the lines of `text` a plugin with `trigger` must see."""
         starts: set[int] = set()
-        for lit in trigger.cs:
-            if ("cs", lit) not in cache:
-                cache["cs", lit] = _lines_with(text, lit)
-            starts |= cache["cs", lit]
+        for regex in trigger.regexes:
+            if regex not in cache:
+                cache[regex] = {_line_at(text, m.start())[0] for m in self._compiled[regex].finditer(text)}
+            starts |= cache[regex]
         for lit in trigger.ci:
             if ("ci", lit) not in cache:
                 if lower is not None:
@@ -342,11 +347,10 @@ class PiiScanner:
                     pattern = re.compile(re.escape(lit), re.IGNORECASE)
                     cache["ci", lit] = {_line_at(text, m.start())[0] for m in pattern.finditer(text)}
             starts |= cache["ci", lit]
-        for regex in trigger.regexes:
-            if ("re", regex) not in cache:
-                cache["re", regex] = {_line_at(text, m.start())[0] for m in self._regex_triggers[regex].finditer(text)}
-            starts |= cache["re", regex]
-        return starts
+        if trigger.line_also:
+            also = self._compiled[trigger.line_also]
+            starts = {s for s in starts if also.search(text, s, _line_at(text, s)[1])}
+        return sorted(starts)
 
     def _secrets(self, text: str, path: str, offset: int, found: list) -> None:
         kinds = self.kinds
@@ -363,7 +367,7 @@ class PiiScanner:
         lower = lower if len(lower) == len(text) else None
         cache: dict = {}
         for name, kind, trigger, plugin in self.plugins:
-            for line_start in sorted(self._candidate_lines(text, trigger, cache, lower)):
+            for line_start in self._candidate_lines(text, trigger, cache, lower):
                 line_end = text.find("\n", line_start)
                 line = text[line_start:len(text) if line_end < 0 else line_end].rstrip()
                 if name in _WHOLE_MATCH:
