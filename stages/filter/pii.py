@@ -8,9 +8,10 @@ path header lines are never scanned, so it stays a valid topo-sort sample):
 * keys, tokens and passwords: the token-format plugins of detect-secrets (pinned in pyproject.toml)
   and its KeywordDetector (`password = "..."`), with its heuristic false-positive filters, plus a
   few regexes it lacks (PEM private-key bodies, GitHub fine-grained tokens, Google API keys,
-  Hugging Face tokens). A plugin only sees the lines that hold one of its *trigger* literals (a
-  necessary condition of its own regexes, tests/stages/filter/test_pii.py checks them): that is
-  what makes this faster than detect-secrets' own per-file scan, with the same findings;
+  Hugging Face tokens). A plugin only sees the lines that hold its *trigger* (literals or
+  literal-led regexes, a necessary condition of its own regexes; tests/stages/filter/test_pii.py
+  checks them): that is what makes this ~60x faster than detect-secrets' own per-file scan, with
+  the same findings (`make bench`);
 * e-mail addresses, except reserved example domains (RFC 2606/6761) and `git@host` remotes;
 * IP addresses whose `ipaddress` value is global unicast, except well-known public DNS resolvers
   (bigcode's list) and dotted quads that are version numbers.
