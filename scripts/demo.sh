@@ -22,8 +22,11 @@ DECONTAM=humaneval
 if [ -d ../shared/benchmarks ]; then export DSCODER_BENCHMARKS_DIR=../shared/benchmarks; DECONTAM=humaneval,mbpp; fi
 step filter --rules quality,decontam
 $DSC filter "$OUT/dedup" "$OUT/clean" --rules quality,decontam --decontam "$DECONTAM" --workers 2
+# Secrets and personal data redacted before anything is tokenized (docs/filter.md#pii).
+step filter --rules pii
+$DSC filter "$OUT/clean" "$OUT/redacted" --rules pii --workers 2
 step tokenize --train-tokenizer
-$DSC tokenize "$OUT/clean" "$OUT/tokens" --train-tokenizer --vocab-size 32000 --workers 2
+$DSC tokenize "$OUT/redacted" "$OUT/tokens" --train-tokenizer --vocab-size 32000 --workers 2
 
 # Training at toy scale: the `tiny` preset on CPU (the paper's presets need GPUs).
 step pretrain --model tiny

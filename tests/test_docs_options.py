@@ -30,14 +30,14 @@ def _configs():
     from stages.crawl.config import CrawlConfig, CrawlStageConfig, GitHubConfig
     from stages.dedup.config import DedupConfig
     from stages.eval.config import EvalConfig
-    from stages.filter.config import DecontamConfig, FilterConfig, QualityConfig, StarCoderConfig
+    from stages.filter.config import DecontamConfig, FilterConfig, PiiConfig, QualityConfig, StarCoderConfig
     from stages.tokenize.config import TokenizeConfig
     from stages.topo_sort.config import TopoSortConfig
     from stages.train.config import (ExportHFOptions, ExtendContextOptions, InstructOptions, PretrainOptions,
                                      TrainRunOptions)
     data = [RunOptions]
     return {"crawl": [CrawlStageConfig, CrawlConfig, GitHubConfig, *data],
-            "filter": [FilterConfig, StarCoderConfig, QualityConfig, DecontamConfig, *data],
+            "filter": [FilterConfig, StarCoderConfig, QualityConfig, DecontamConfig, PiiConfig, *data],
             "topo-sort": [TopoSortConfig, *data], "dedup": [DedupConfig, *data], "tokenize": [TokenizeConfig, *data],
             "pretrain": [PretrainOptions, TrainRunOptions], "extend-context": [ExtendContextOptions, TrainRunOptions],
             "instruct": [InstructOptions, TrainRunOptions], "export-hf": [ExportHFOptions], "eval": [EvalConfig]}

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from stages.filter.config import DECONTAM, DecontamConfig, FilterConfig, QualityConfig, StarCoderConfig
+from stages.filter.config import DECONTAM, DecontamConfig, FilterConfig, PiiConfig, QualityConfig, StarCoderConfig
 
 from ..app import command
 from ..common import JSON_OUT, execute, run_options
@@ -19,6 +19,7 @@ from ..options import config_options
 @config_options(StarCoderConfig, dest="starcoder")
 @config_options(QualityConfig, dest="quality")
 @config_options(DecontamConfig, dest="decontam")
+@config_options(PiiConfig, dest="pii")
 @run_options
 def filter_(
     input: Path = typer.Argument(..., help="Folder of `files` or `samples` shards."),
@@ -28,7 +29,7 @@ def filter_(
     decontam_fields: Optional[str] = typer.Option(None, help=DECONTAM + "test text fields of --decontam-file "
                                                   "paths given without :fields."),
     as_json: bool = JSON_OUT, settings: dict = None, starcoder: dict = None, quality: dict = None,
-    decontam: dict = None, run: dict = None,
+    decontam: dict = None, pii: dict = None, run: dict = None,
 ) -> None:
     """Filter rows: the paper's rules (§2.1, StarCoder's), quality screening and benchmark
     decontamination (§2.4)."""
@@ -39,5 +40,5 @@ def filter_(
     files = tuple((str(path), fields) for path, fields in
                   (parse_file_spec(spec, default_fields) for spec in decontam_file or ()))
     config = FilterConfig(input=input, starcoder=StarCoderConfig(**starcoder), quality=QualityConfig(**quality),
-                          decontam=DecontamConfig(**decontam, files=files), **settings)
+                          decontam=DecontamConfig(**decontam, files=files), pii=PiiConfig(**pii), **settings)
     execute(FilterStage(config), output, run, as_json)

@@ -12,7 +12,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .config import SURVIVOR_RULE  # noqa: F401  (the rule implemented here)
+from .config import PERMISSIVE_LICENSES, PREFER, SURVIVOR_RULE  # noqa: F401  (the rule implemented here)
+
+_LAST = np.iinfo(np.int64).max  # rank of a sample without the metadata: after every sample with it
 
 
 def make_key(shard_index: int, rows: np.ndarray | int) -> np.ndarray:
@@ -74,17 +76,40 @@ def connected_components(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.n
     return nodes, nodes[parent]
 
 
-def removal_map(members: pa.Table, component: np.ndarray) -> pa.Table:
+def preference_ranks(samples: pa.Table, prefer: tuple[str, ...]) -> dict[str, pa.Array]:
+    """`prefer_<key>` int64 columns for `--prefer` keys: the smaller, the more preferred.
+
+    stars: most first; license: permissive (PERMISSIVE_LICENSES), then any other, then none;
+    recent / oldest: the newest / oldest repo_created_at first. Missing values rank last.
+    """
+    out = {}
+    for key in prefer:
+        column = samples[PREFER[key][0]]
+        if key == "stars":
+            rank = pc.negate(column.cast(pa.int64()))
+        elif key == "license":
+            permissive = pc.is_in(column, value_set=pa.array(sorted(PERMISSIVE_LICENSES), column.type))
+            rank = pc.if_else(permissive, 0, pc.if_else(pc.is_valid(column), 1, 2)).cast(pa.int64())
+        else:
+            tz = column.type.tz if pa.types.is_timestamp(column.type) else None
+            micros = column.cast(pa.timestamp("us", tz)).cast(pa.int64())
+            rank = pc.negate(micros) if key == "recent" else micros
+        out[f"prefer_{key}"] = pc.fill_null(rank, _LAST)
+    return out
+
+
+def removal_map(members: pa.Table, component: np.ndarray, prefer: tuple[str, ...] = ()) -> pa.Table:
     """One row per removed sample: which cluster it belongs to and which sample survives it.
 
-    `members` has key, sample_id, n_files, size, content_hash (fixed 16 bytes), one row per sample
-    in a cluster; `component` gives each row's cluster label. The survivor of a cluster is the sample
-    with the most files (a whole repository beats a copy of one of its files), then the largest,
-    then the smallest sample_id -- deterministic and independent of input order.
+    `members` has key, sample_id, n_files, size, content_hash (fixed 16 bytes) and a `prefer_<key>`
+    rank per `prefer` key, one row per sample in a cluster; `component` gives each row's cluster
+    label. The survivor of a cluster is the best by the `prefer` ranks in order (none by default),
+    then the sample with the most files (a whole repository beats a copy of one of its files),
+    then the largest, then the smallest sample_id -- deterministic and independent of input order.
     """
     t = members.append_column("cluster_id", pa.array(component.astype(np.int64)))
-    t = t.sort_by([("cluster_id", "ascending"), ("n_files", "descending"), ("size", "descending"),
-                   ("sample_id", "ascending")])
+    t = t.sort_by([("cluster_id", "ascending")] + [(f"prefer_{k}", "ascending") for k in prefer]
+                  + [("n_files", "descending"), ("size", "descending"), ("sample_id", "ascending")])
     cid = t["cluster_id"].to_numpy()
     first = np.ones(cid.size, dtype=bool)
     first[1:] = cid[1:] != cid[:-1]

@@ -26,13 +26,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
+from stages.core.errors import UsageError
 from stages.core.phases import completed_units, run_phases
 from stages.core.runner import RunOptions
 from stages.core.shards import check_same_units, read_shard, shard_units
 from stages.core.stage import Stage, Unit, UnitResult
 
-from .clustering import bucket_edges, connected_components, make_key, removal_map
-from .config import PHASES, SURVIVOR_RULE, DedupConfig
+from .clustering import bucket_edges, connected_components, make_key, preference_ranks, removal_map
+from .config import PHASES, PREFER, DedupConfig
 from .minhash import MinHasher, band_hashes, exact_jaccard, string_buffers
 
 EDGE_SCHEMA = pa.schema([("a", pa.uint64()), ("b", pa.uint64())])
@@ -52,7 +53,7 @@ def hasher_of(config: DedupConfig) -> MinHasher:
 def signature_options(config: DedupConfig) -> dict:
     return {"input": str(Path(config.input).resolve()), "tokens": "[A-Za-z_0-9]+",
             "minhash": hasher_of(config).family(), "bands": config.bands, "rows": config.rows,
-            "content_hash": "xxh3_128"}
+            "content_hash": "xxh3_128", **({"prefer": list(config.prefer)} if config.prefer else {})}
 
 
 def bucket_options(config: DedupConfig) -> dict:
@@ -60,7 +61,32 @@ def bucket_options(config: DedupConfig) -> dict:
 
 
 def cluster_options(config: DedupConfig) -> dict:
-    return {**bucket_options(config), "survivor": SURVIVOR_RULE}
+    return {**bucket_options(config), "survivor": config.survivor_rule}
+
+
+# The column types each --prefer key reads (docs/dedup.md#survivor).
+_PREFER_TYPES = {"stars": (pa.types.is_integer, "an integer"), "license": (pa.types.is_string, "a string (SPDX id)"),
+                 "recent": (lambda t: pa.types.is_timestamp(t) or pa.types.is_date(t), "a timestamp"),
+                 "oldest": (lambda t: pa.types.is_timestamp(t) or pa.types.is_date(t), "a timestamp")}
+
+
+def check_prefer_columns(config: DedupConfig) -> None:
+    """Refuse (usage error) a --prefer key whose column some input shard lacks or has another type."""
+    for unit in _input_units(config.input) if config.prefer else ():
+        path = unit.inputs[0]["path"]
+        try:
+            schema = pq.read_schema(path)
+        except Exception:  # noqa: BLE001 -- a corrupt shard is the signatures phase's to report
+            continue
+        for key in config.prefer:
+            column = PREFER[key][0]
+            check, wanted = _PREFER_TYPES[key]
+            if column not in schema.names:
+                raise UsageError(f"--prefer {key}: {path} has no `{column}` column (it has {', '.join(schema.names)}); "
+                                 f"samples carry it when topo-sort copies it from the files (docs/dedup.md)")
+            if not check(schema.field(column).type):
+                raise UsageError(f"--prefer {key}: `{column}` in {path} is {schema.field(column).type}, "
+                                 f"not {wanted}")
 
 
 def _input_units(folder: Path) -> list[Unit]:
@@ -123,6 +149,7 @@ class SignaturesPhase(Stage):
             "size": pc.binary_length(table["text"]).cast(pa.int64()),
             "content_hash": _content_hashes(table["text"]),
             "n_shingles": pa.array(n_shingles.astype(np.int64)),
+            **preference_ranks(table, cfg.prefer),
         }
         for b in range(cfg.bands):
             cols[f"band_{b:03d}"] = pa.array(bands[:, b], pa.uint64(), mask=~has)
@@ -217,7 +244,7 @@ class ClusterPhase(Stage):
         n_edges = int(a.size)
         del a, b
         # Metadata of clustered samples only, read signature shard by signature shard.
-        columns = ["key", "sample_id", "n_files", "size", "content_hash"]
+        columns = ["key", "sample_id", "n_files", "size", "content_hash"] + [f"prefer_{k}" for k in self.config.prefer]
         members = []
         for sig in _phase_outputs(self.config, "signatures"):
             t = pq.read_table(sig.inputs[0]["path"], columns=columns)
@@ -227,11 +254,13 @@ class ClusterPhase(Stage):
         if members:
             meta = pa.concat_tables(members).sort_by("key")
             assert meta.num_rows == nodes.size, "signatures and bucket edges disagree"
-            removed = removal_map(meta, label)
+            removed = removal_map(meta, label, self.config.prefer)
         else:
             removed = removal_map(pa.table({c: pa.array([], t) for c, t in [
                 ("key", pa.uint64()), ("sample_id", pa.string()), ("n_files", pa.int64()),
-                ("size", pa.int64()), ("content_hash", pa.binary(16))]}), np.zeros(0, np.uint64))
+                ("size", pa.int64()), ("content_hash", pa.binary(16))]
+                + [(f"prefer_{k}", pa.int64()) for k in self.config.prefer]}), np.zeros(0, np.uint64),
+                self.config.prefer)
         reasons = removed["reason"].to_pylist()
         counters = {"edges": n_edges, "clusters": int(np.unique(label).size), "samples_in_clusters": int(nodes.size),
                     "exact_duplicate": reasons.count("exact_duplicate"),
@@ -285,5 +314,6 @@ def run(config: DedupConfig, run_options: RunOptions, phase: str = "all") -> dic
 
     Returns the last phase's summary, with `phases` = each phase's seconds in this run.
     """
+    check_prefer_columns(config)
     return run_phases(config.output, {name: partial(PHASE_STAGES[name], config) for name in PHASES}, phase,
                       run_options)

@@ -85,11 +85,50 @@ class DecontamConfig:
 class FilterConfig:
     input: Path = option(cli=False)
     rule_sets: tuple[str, ...] = option(("starcoder",), "Comma-separated rule sets to apply, in order: starcoder "
-                                        "(paper §2.1), quality, decontam (§2.4).", flag="--rules", cli_type=str,
+                                        "(paper §2.1), quality, decontam (§2.4), pii (redacts, drops nothing; runs last).", flag="--rules", cli_type=str,
                                         parse=comma_list)
     granularity: str = option("file", "samples: judge each file of a sample and drop only the failing files "
                               "(file), or keep/drop the whole sample (sample).", choices=("file", "sample"))
     starcoder: StarCoderConfig = field(default_factory=StarCoderConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     decontam: DecontamConfig = field(default_factory=DecontamConfig)
+    pii: PiiConfig = field(default_factory=lambda: PiiConfig())
     text_column: str | None = option(None, "Column to filter [default: content, else text].", show=False)
+
+
+# -- pii (stages/filter/pii.py, docs/filter.md#pii) -------------------------------------------------
+
+PII = "pii: "
+PII_KINDS = ("email", "ip_address", "key", "password")
+
+
+def _pii_kinds(value) -> tuple[str, ...]:
+    kinds = comma_list(value)
+    unknown = [k for k in kinds if k not in PII_KINDS]
+    if unknown:
+        raise ValueError(f"unknown kind {', '.join(unknown)}; known: {', '.join(PII_KINDS)}")
+    return kinds
+
+
+@dataclass(frozen=True)
+class PiiConfig:
+    """Secrets and personal data redacted by `--rules pii` (The Stack's practice)."""
+
+    kinds: tuple[str, ...] = option(PII_KINDS, PII + "what to redact: email, ip_address, key, password (placeholders "
+                                    "<EMAIL>, <IP_ADDRESS>, <KEY>, <PASSWORD>).", flag="--pii", cli_type=str,
+                                    parse=_pii_kinds)
+    licence_emails: str = option("redact", PII + "e-mail addresses on a licence/copyright/author line at the top of "
+                                 "a file: redact or keep.", flag="--pii-licence-emails", choices=("redact", "keep"))
+    high_entropy: bool = option(False, PII + "also redact detect-secrets' high-entropy strings (base64, hex); on "
+                                "code they are mostly hashes and test vectors.", flag="--pii-high-entropy")
+    header_lines: int = option(30, cli=False)  # a file's first lines: where its licence header is
+
+    def __post_init__(self):
+        from stages.core.config import check_ranges
+        from stages.core.errors import UsageError
+
+        try:
+            object.__setattr__(self, "kinds", _pii_kinds(self.kinds))
+        except ValueError as exc:
+            raise UsageError(f"--pii: {exc}") from None
+        check_ranges(self)

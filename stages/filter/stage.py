@@ -50,6 +50,17 @@ def _decontam(config):
 RULE_SETS = {"starcoder": _starcoder, "quality": _quality, "decontam": _decontam}
 
 
+def _pii(config):
+    from .pii import scanner_for  # detect-secrets
+    return scanner_for(config)
+
+
+# Transforms: named in --rules like a rule set, they rewrite the kept rows (after the rules) and drop
+# nothing, so they add no rules. pii: secrets and personal data redacted (stages/filter/pii.py).
+TRANSFORMS = {"pii": _pii}
+RULE_SETS.update({name: lambda config: [] for name in TRANSFORMS})
+
+
 def build_rules(config: FilterConfig) -> list:
     rules = []
     for name in config.rule_sets:
@@ -65,6 +76,8 @@ class FilterStage(Stage):
     def __init__(self, config: FilterConfig):
         self.config = config
         self.rules = build_rules(config)
+        self.transforms = {name: TRANSFORMS[name](getattr(config, name)) for name in config.rule_sets
+                           if name in TRANSFORMS}
 
     def options(self) -> dict:
         return {
@@ -73,6 +86,7 @@ class FilterStage(Stage):
             "rule_sets": list(self.config.rule_sets),
             "granularity": self.config.granularity,
             "rules": {r.key: r.params for r in self.rules},  # dicts keep insertion (= rule) order
+            **({"transforms": {name: t.params() for name, t in self.transforms.items()}} if self.transforms else {}),
         }
 
     def plan(self) -> list[Unit]:
@@ -88,8 +102,16 @@ class FilterStage(Stage):
             raise ValueError(f"no text column ({column or ' or '.join(TEXT_COLUMNS)}) in "
                              f"{unit.inputs[0]['path']}; columns: {table.column_names}")
         if self.config.granularity == "file" and "paths" in table.column_names:
-            return self._process_sample_files(table, column)
-        return self._process_rows(table, column)
+            result = self._process_sample_files(table, column)
+        else:
+            result = self._process_rows(table, column)
+        # -- transforms (pii): rewrite the kept rows, drop none ------------------------------------
+        if "pii" in self.transforms:
+            from .pii import redact_table
+            result.kept, pii_counters = redact_table(result.kept, column, self.config.pii)
+            result.counters.update(pii_counters)
+        # -- end of transforms ---------------------------------------------------------------------
+        return result
 
     def _process_rows(self, table: pa.Table, column: str) -> UnitResult:
         """Each row judged whole: a `files` row, or a sample with ``--granularity sample``."""
