@@ -118,16 +118,16 @@ class Resolver:
         hint = re.sub(r"[-.]", "_", repo.rsplit("/", 1)[-1].lower()) if repo else None
         hint = hint if hint and hint.isidentifier() else None
         if "" in self.package_dirs:
-            # The root is a package, not a source root (``import abc`` is the stdlib's, not the
-            # repository's abc.py), named as its imports say, else as the repository.
-            if name := self._root_package_name(trees, hint) or hint:
+            # The root is a package, not a source root: ``import abc`` is the stdlib's, not the
+            # repository's abc.py.
+            if name := self._root_package_name(trees, hint, regular=True):
                 self.root_package = self.root_name = name
                 self._root_cache.clear()
                 self.by_name = self._names_at_source_roots()
         else:
             # A namespace package (or a package whose empty __init__.py is gone): the root stays
             # a source root, and ``name.x`` is its ``x`` too.
-            self.root_name = self._root_package_name(trees, hint)
+            self.root_name = self._root_package_name(trees, hint, regular=False)
 
     def _names_at_source_roots(self) -> dict[str, str]:
         """Dotted name -> module path, for every suffix that starts at a possible source root."""
@@ -145,17 +145,21 @@ class Resolver:
                     by_name[name] = module
         return by_name
 
-    def _root_package_name(self, trees: dict[str, tree_sitter.Tree], hint: str | None) -> str | None:
+    def _root_package_name(self, trees: dict[str, tree_sitter.Tree], hint: str | None,
+                           regular: bool) -> str | None:
         """The import name of a repository whose root folder is itself a package.
 
         Paths of such a repository (``__init__.py`` at the top, e.g. a package folder crawled
         by itself) lack the package's own name, so ``from email import errors`` cannot match
-        ``errors.py`` by path. The name is the first component that absolute imports continue
-        with a module of the root while it matches nothing else: the repository's own name
-        (``hint``) when one such import uses it; else the name most such imports use (ties:
-        lexicographic) when they are two or more and at least half of that name's imports --
-        ``from collections.abc import X`` in a package holding an ``abc/`` must not make it
-        ``collections``.
+        ``errors.py`` by path. Candidates are first components that absolute imports continue
+        with a module of the root while they match nothing else. In order:
+
+        1. the repository's own name (``hint``) when one such import uses it;
+        2. the name most such imports use (ties: lexicographic) when they are two or more and at
+           least half of that name's imports (``from collections.abc import X`` in a package
+           holding an ``abc/`` must not name it ``collections``);
+        3. for a root with ``__init__.py`` (``regular``), which is a package whatever its name:
+           the repository's name, else the name of the one import that fits.
         """
         hits: Counter[str] = Counter()
         tries: Counter[str] = Counter()
@@ -173,9 +177,11 @@ class Resolver:
         if hint and hits[hint]:
             return hint
         best = min(hits, key=lambda name: (-hits[name], name), default=None)
-        if best is None or hits[best] < 2 or hits[best] < 0.5 * tries[best]:
-            return None
-        return best
+        if best is not None and hits[best] >= 2 and hits[best] >= 0.5 * tries[best]:
+            return best
+        if regular:
+            return hint or (best if best is not None and hits[best] else None)
+        return None
 
     def _is_root(self, directory: str) -> bool:
         """Not a regular package, nor inside one (a folder below a package is part of it)."""
