@@ -14,11 +14,12 @@ files, and a folder inside a package is a namespace portion of it, never a root)
 
 Namespace packages (PEP 420): a folder without ``__init__.py`` is a package all the same, so
 ``from ns.sub.mod import x`` resolves through ``ns/`` and ``ns/sub/`` whether or not they have one.
-A repository whose root is itself a package (a package folder crawled by itself) has paths that
-lack the package's name: a root with ``__init__.py`` takes the name its absolute imports use
-(below; else the repository's name) and is no source root; a root without one (a namespace package such as ``megatron/``, or a
-package whose empty ``__init__.py`` the filter dropped) takes that name only when at least half
-the imports of ``name.…`` (and two or more) resolve at the root, and stays a source root too.
+A repository whose root is itself a package (a package folder crawled by itself, as from
+site-packages) has paths that lack the package's name; the name is the repository's own when its
+imports use it (``megatron`` for ``megatron/``), else one that most of its absolute imports
+continue with a module of the root (``Resolver._root_package_name``). A root with ``__init__.py``
+is then no source root; a root without one (a namespace package such as ``megatron/``, or a
+package whose empty ``__init__.py`` the filter dropped) stays a source root as well.
 An absolute name is looked up first under the importing file's own folders, nearest first (a
 monorepo's projects each find their own ``utils``), then repository-wide (shortest path, then
 lexicographic). The longest importable prefix of a dotted name wins (``import a.b.c`` -> ``a/b/c.py``,
