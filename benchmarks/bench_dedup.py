@@ -50,6 +50,7 @@ def samples_from_files(files: Path, limit_mb: float | None = None) -> pa.Table:
     return pa.table({
         "sample_id": [f"{r}#{i}" for i, r in enumerate(repos)], "repo": table["repo"], "lang": table["lang"],
         "paths": pa.array([[p] for p in table["path"].to_pylist()], pa.list_(pa.string())),
+        "langs": pa.array([[lang] for lang in table["lang"].to_pylist()], pa.list_(pa.string())),
         "text": table["content"].cast(pa.large_string()), "n_files": pa.array(np.ones(n, np.int64)),
         "size": pc.binary_length(table["content"]).cast(pa.int64()),
     }, schema=SAMPLES_SCHEMA)

@@ -10,7 +10,7 @@ from rich.console import Console
 from stages.core.errors import UsageError
 from stages.core.manifest import OutputLayout, merge_stats
 from stages.core.runner import finalize
-from .summary import print_summary
+from .summary import files_by_language, print_summary
 
 
 def describe(output: Path, refresh: bool = False) -> dict:
@@ -25,7 +25,7 @@ def describe(output: Path, refresh: bool = False) -> dict:
     pending = [u["name"] for u in manifest["units"] if u["name"] not in done]
     return {**stats, "output": str(layout.root), "dscoder_version": manifest.get("dscoder_version"),
             "options": manifest["options"], "shards_pending": pending,
-            "complete": not pending}
+            "complete": not pending, "files_by_language": files_by_language(stats["counters"])}
 
 
 def print_status(info: dict) -> None:

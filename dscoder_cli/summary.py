@@ -9,6 +9,15 @@ from rich.console import Console
 from rich.table import Table
 
 
+FILES_BY_LANGUAGE = "files:"  # counters files:<lang>: each file in its own language, inside samples too
+
+
+def files_by_language(counters: dict) -> dict[str, int]:
+    """The files:<lang> counters as {language: files}, most files first (ties by name)."""
+    found = {k[len(FILES_BY_LANGUAGE):]: v for k, v in counters.items() if k.startswith(FILES_BY_LANGUAGE)}
+    return dict(sorted(found.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def print_json(summary: dict) -> None:
     print(json.dumps(summary, indent=2, sort_keys=True, default=str))
 
@@ -32,8 +41,14 @@ def print_summary(summary: dict, console: Console | None = None) -> None:
     ]
     if summary.get("shards_failed"):
         rows.append(("shards failed", ", ".join(summary["shards_failed"][:8])))
-    for name, value in summary.get("counters", {}).items():
-        rows.append((f"  {name}", f"{value:,}"))
+    counters = summary.get("counters", {})
+    for name, value in counters.items():
+        if not name.startswith(FILES_BY_LANGUAGE):
+            rows.append((f"  {name}", f"{value:,}"))
+    if by_language := files_by_language(counters):
+        shown = [f"{lang} {n:,}" for lang, n in list(by_language.items())[:8]]
+        more = f" and {len(by_language) - 8} more" if len(by_language) > 8 else ""
+        rows.append(("  files by language", " · ".join(shown) + more))
     this_run = summary.get("this_run")
     if this_run:
         rows.append(("this run", f"{this_run['shards_done']} shards in {this_run['seconds']:.1f}s"

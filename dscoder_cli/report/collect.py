@@ -11,6 +11,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from stages.core.manifest import OutputLayout, merge_stats
+from stages.core.sample_text import split_sample
+from stages.core.schemas import file_languages
 
 PIPELINE = ["crawl", "filter", "topo-sort", "dedup", "tokenize"]
 # DeepSeek-Coder base models, paper Table 3 (pass@1, %).
@@ -104,17 +106,50 @@ def collect(folders: list[Path]) -> Collected:
     return out
 
 
-def language_bytes(stage: DataStage) -> Counter:
-    """Bytes per language in a data stage's kept shards (reads two columns only)."""
-    sizes: Counter = Counter()
+@dataclass
+class LanguageTotals:
+    """Per language: bytes of file contents and files, in a data stage's kept shards."""
+
+    bytes: Counter = field(default_factory=Counter)
+    files: Counter = field(default_factory=Counter)
+
+
+def language_totals(stage: DataStage) -> LanguageTotals:
+    """Bytes and files per language, every file in its own language: a `files` row by its `lang`,
+    and each file inside a repository-level sample by its `langs` entry (older samples: by its
+    name), so a sample of a C++ file and a C file counts one of each, not two of its main language.
+    Bytes are file contents (a sample's path headers left out), comparable from crawl to the end."""
+    out = LanguageTotals()
     for shard in sorted(stage.path.glob("part-*.parquet")):
         names = pq.read_schema(shard).names
-        if "lang" not in names or "size" not in names:
-            return Counter()
-        t = pq.read_table(shard, columns=["lang", "size"])
-        for lang, size in zip(t["lang"].to_pylist(), t["size"].to_pylist()):
-            sizes[lang or "unknown"] += size or 0
-    return sizes
+        if "paths" in names and "text" in names:
+            columns = ["paths", "text", "lang", "size"] + (["langs"] if "langs" in names else [])
+            for batch in pq.ParquetFile(shard).iter_batches(batch_size=512, columns=columns):
+                rows = batch.to_pydict()
+                for i, paths in enumerate(rows["paths"]):
+                    _add_sample(out, paths or [], rows.get("langs", [None] * len(rows["paths"]))[i],
+                                rows["text"][i] or "", rows["lang"][i], rows["size"][i] or 0)
+        elif "lang" in names and "size" in names:
+            t = pq.read_table(shard, columns=["lang", "size"])
+            for lang, size in zip(t["lang"].to_pylist(), t["size"].to_pylist()):
+                out.bytes[lang or "unknown"] += size or 0
+                out.files[lang or "unknown"] += 1
+        else:
+            return LanguageTotals()
+    return out
+
+
+def _add_sample(out: LanguageTotals, paths: list[str], langs: list | None, text: str, lang: str | None,
+                size: int) -> None:
+    file_langs = [lang_ or "unknown" for lang_ in file_languages(paths, langs)]
+    out.files.update(file_langs)
+    try:
+        contents = split_sample(text, paths, langs)
+    except ValueError:  # a text that is not build_sample_text's: the whole sample in its main language
+        out.bytes[lang or "unknown"] += size
+        return
+    for lang_, content in zip(file_langs, contents):
+        out.bytes[lang_] += len(content.encode("utf-8", "surrogatepass"))
 
 
 def cluster_sizes(stage: DataStage) -> Counter:

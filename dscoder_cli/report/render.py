@@ -7,7 +7,7 @@ from html import escape
 from pathlib import Path
 
 from stages.core import __version__
-from .collect import PAPER, Collected, cluster_sizes, language_bytes
+from .collect import PAPER, Collected, cluster_sizes, language_totals
 from .svg import bars, grouped_bars, lines
 
 CSS = """body{font:14px system-ui,sans-serif;margin:24px auto;max-width:960px;color:#222}
@@ -46,17 +46,23 @@ def funnel(c: Collected) -> str:
 
 def languages(c: Collected) -> str:
     stages = [d for d in c.data if d.stage in ("crawl", "filter", "topo-sort", "dedup")]
-    measured = [(d, language_bytes(d)) for d in stages]
-    measured = [(d, m) for d, m in measured if m]
+    measured = [(d, language_totals(d)) for d in stages]
+    measured = [(d, m) for d, m in measured if m.bytes]
     if len(measured) < 1:
         return ""
     (first, before), (last, after) = measured[0], measured[-1]
-    top = [lang for lang, _ in before.most_common(12)]
-    series = {f"{first.stage} ({first.path.name})": [before[lang] / 1e6 for lang in top]}
+    top = [lang for lang, _ in before.bytes.most_common(12)]
+    label_first, label_last = f"{first.stage} ({first.path.name})", f"{last.stage} ({last.path.name})"
+    series = {label_first: [before.bytes[lang] / 1e6 for lang in top]}
+    header = ["language", f"files, {label_first}", f"MB, {label_first}"]
     if last is not first:
-        series[f"{last.stage} ({last.path.name})"] = [after[lang] / 1e6 for lang in top]
-    return ("<h2>Languages before and after</h2><p class='note'>MB per language (12 largest).</p>"
-            + grouped_bars("languages", top, series))
+        series[label_last] = [after.bytes[lang] / 1e6 for lang in top]
+        header += [f"files, {label_last}", f"MB, {label_last}"]
+    rows = [[lang, before.files[lang], f"{before.bytes[lang] / 1e6:.2f}"]
+            + ([after.files[lang], f"{after.bytes[lang] / 1e6:.2f}"] if last is not first else []) for lang in top]
+    return ("<h2>Languages before and after</h2><p class='note'>MB of file contents per language (12 largest); "
+            "every file in its own language, inside repository-level samples too.</p>"
+            + grouped_bars("languages", top, series) + _table(header, rows))
 
 
 def duplicates(c: Collected) -> str:
@@ -87,7 +93,8 @@ def tokens(c: Collected) -> str:
     html = ["<h2>Tokens</h2>", f"<p>{counters.get('tokens', 0):,} tokens in {docs:,} documents; FIM share "
             f"{(fim / docs if docs else 0):.1%} (PSM {counters.get('fim_psm', 0):,}, SPM {counters.get('fim_spm', 0):,}).</p>"]
     if per_lang:
-        html.append(bars("tokens-per-language", per_lang))
+        html += ['<p class="note">Tokens per language: tokenize counts a sample in its main language.</p>',
+                 bars("tokens-per-language", per_lang)]
     html.append(bars("fim-share", [("FIM documents", fim), ("plain documents", docs - fim)]))
     return "".join(html)
 

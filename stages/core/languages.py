@@ -23,7 +23,8 @@ Detection
 Ambiguous extensions get one language each, the common choice among the kept languages
 (Objective-C, OpenCL, Puppet, VBA ... are not kept, so they never compete):
 
-* ``.h`` -> C (C++ headers mostly use ``.hpp``/``.hh``/``.hxx``);
+* ``.h`` -> C by its name alone; the crawl decides each ``.h`` of a repository with
+  :func:`header_languages` (C, C++ or Objective-C, below);
 * ``.m`` -> MATLAB (Objective-C is not kept; Mathematica files use ``.wl``/``.nb``);
 * ``.pl`` -> Perl (Prolog only gets ``.prolog``; ``.pro`` is also Qt/IDL, so it is left out);
 * ``.v`` -> Verilog (Coq is not kept), ``.sv`` -> SystemVerilog;
@@ -32,6 +33,27 @@ Ambiguous extensions get one language each, the common choice among the kept lan
 * ``.s``/``.S`` -> Assembly; ``.sc`` -> Scala; ``.st`` -> Smalltalk; ``.sig`` -> Standard ML;
 * ``.pp`` (Puppet/Pascal), ``.t`` (Perl tests/Turing), ``.g`` (ANTLR 3/GAP), ``.inc`` and
   ``.pro`` are left out entirely: a wrong label is worse than none.
+
+C, C++ or Objective-C headers
+-----------------------------
+A ``.h`` file is a header of C, C++ or Objective-C; the grammar topo-sort parses it with, and the
+language every report counts it in, follow that choice. :func:`header_languages` decides per
+repository, in the spirit of GitHub linguist's heuristics (``heuristics.yml`` for ``.h``:
+Objective-C syntax, else C++ syntax, else C), with the repository as the tie-breaker:
+
+1. by content: Objective-C syntax (``@interface``, ``@protocol``, ``#import <Foundation/...>`` ...)
+   makes it Objective-C, which is not a kept language (the crawl skips it with a reason rather
+   than mislabel it); C++-only syntax (``namespace``, ``template <``, ``class X {``, ``std::``,
+   an ``a::b`` scope, access specifiers, ``#include <vector>`` and other extension-less standard
+   headers, an unguarded ``extern "C"``, ``constexpr`` ...) makes it C++. Comments and
+   ``#if ... __cplusplus`` blocks are ignored first: a C header's C++ face (``#ifdef __cplusplus``
+   / ``extern "C" {``) is not C++ code;
+2. else by the repository: the nearest folder above the header whose files include C sources
+   (``.c``) or C++ ones (``.cpp``, ``.cc``, ``.hpp``, ``.cu`` ...) decides, by majority (a tie is
+   C). A repository with C++ sources and no C ones thus has C++ headers only, a C repository C
+   headers, and a mixed one decides folder by folder;
+3. else (headers and no sources: a header-only library) C++ when most of the repository's ``.h``
+   are C++ by step 1, else C (linguist's default).
 """
 
 from __future__ import annotations
@@ -265,3 +287,115 @@ def resolve_languages(names: Iterable[str]) -> frozenset[str]:
             f"Known: {', '.join(LANGUAGES)}."
         )
     return frozenset(resolved)
+
+
+# --- C, C++ or Objective-C headers (module docstring) -------------------------------------------
+
+OBJECTIVE_C = "Objective-C"  # recognised in headers so that they are skipped: not a kept language
+HEADER_CANDIDATES = ("C", "C++")  # what a kept .h can become
+
+# Comments and literals in one pass, so that "http://x" is not taken for a comment.
+_C_TOKENS = re.compile(r"""//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'""", re.S)
+_OBJECTIVE_C_SYNTAX = re.compile(
+    r"""^[ \t]*(?:@(?:interface|implementation|protocol|end|property|synthesize|selector|class)\b"""
+    r"""|#[ \t]*import[ \t]*[<"][^>"\n]*\.h[>"])""", re.M)
+_CPP_SYNTAX = re.compile(
+    r"""^[ \t]*(?:template[ \t]*<|namespace(?:[ \t]+[\w:]+)?[ \t]*\{|using[ \t]+namespace[ \t]+\w"""
+    r"""|(?:class|struct)[ \t]+\w+[ \t]*(?:final[ \t]*)?:[ \t]*(?:public|private|protected|virtual)\b"""
+    r"""|class[ \t]+\w+[ \t]*[{;]|(?:public|private|protected)[ \t]*:(?!:)"""
+    r"""|#[ \t]*include[ \t]*<\w+>|extern[ \t]+"C(?:\+\+)?"|try[ \t]*\{|catch[ \t]*\()"""
+    r"""|\b\w+::~?\w|\b(?:constexpr|nullptr|noexcept|decltype|static_cast|reinterpret_cast)\b""",
+    re.M)
+_CONDITIONAL = re.compile(r"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b(.*)$", re.M)
+_CPP_EVIDENCE = frozenset({"C++", "CUDA"})
+
+
+def is_c_family_header(path: str) -> bool:
+    """A ``.h`` file: C, C++ or Objective-C, as :func:`header_languages` decides."""
+    return detect_language(path) == "C" and path.lower().endswith(".h")
+
+
+def _without_cplusplus_blocks(code: str) -> str:
+    """``code`` less every ``#if``/``#ifdef``/``#ifndef`` ... ``#endif`` whose condition names
+    ``__cplusplus`` (both branches: the other one is C, which says nothing about C++ either)."""
+    if "__cplusplus" not in code:
+        return code
+    kept: list[str] = []
+    start = 0
+    depth = 0  # nesting inside the block being dropped; 0 while keeping
+    for m in _CONDITIONAL.finditer(code):
+        directive = m.group(1)
+        if depth == 0:
+            if directive.startswith("if") and "__cplusplus" in m.group(2):
+                kept.append(code[start:m.start()])
+                depth = 1
+        elif directive.startswith("if"):
+            depth += 1
+        elif directive == "endif":
+            depth -= 1
+            if depth == 0:
+                start = m.end()
+    if depth == 0:
+        kept.append(code[start:])
+    return "".join(kept)
+
+
+def _blank_comment_or_literal(m: re.Match) -> str:
+    token = m.group(0)
+    if token[0] == "/":
+        return " "
+    # extern "C" and #import "View.h" stay readable
+    return token if token in ('"C"', '"C++"') or token.endswith('.h"') else '""'
+
+
+def header_language_by_content(content: str) -> str | None:
+    """``"Objective-C"`` or ``"C++"`` when a header shows syntax only that language has, else None
+    (it could be C: :func:`header_languages` lets the repository decide)."""
+    code = _C_TOKENS.sub(_blank_comment_or_literal, content)
+    if ("@" in code or "import" in code) and _OBJECTIVE_C_SYNTAX.search(code):
+        return OBJECTIVE_C
+    if _CPP_SYNTAX.search(_without_cplusplus_blocks(code)):
+        return "C++"
+    return None
+
+
+def _folder(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "/" in path else ""
+
+
+def header_languages(paths: Iterable[str], headers: dict[str, str]) -> dict[str, str]:
+    """The language of each ``.h`` header of one repository: ``"C"``, ``"C++"`` or ``"Objective-C"``.
+
+    Args:
+        paths: every path of the repository, kept or not (a ``.cpp`` too large to keep still
+            says that the folder is C++).
+        headers: path -> content of the headers to decide.
+    """
+    decided = {path: header_language_by_content(content) for path, content in headers.items()}
+    # [C, C++] sources per folder, counted in every folder above the file up to the root "".
+    evidence: dict[str, list[int]] = {}
+    for path in paths:
+        lang = None if is_c_family_header(path) else detect_language(path)
+        kind = 0 if lang == "C" else 1 if lang in _CPP_EVIDENCE else None
+        if kind is None:
+            continue
+        folder = path
+        while True:
+            folder = _folder(folder)
+            evidence.setdefault(folder, [0, 0])[kind] += 1
+            if not folder:
+                break
+    # A header-only repository: its headers' own majority.
+    header_only = "C++" if 2 * sum(lang == "C++" for lang in decided.values()) > len(decided) else "C"
+    out: dict[str, str] = {}
+    for path, lang in decided.items():
+        folder = path
+        while lang is None:
+            folder = _folder(folder)
+            c, cpp = evidence.get(folder, (0, 0))
+            if c or cpp:
+                lang = "C++" if cpp > c else "C"
+            elif not folder:
+                lang = header_only
+        out[path] = lang
+    return out

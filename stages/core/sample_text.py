@@ -12,7 +12,7 @@ a comment in its own language naming its repo-relative path.
 
 from __future__ import annotations
 
-from stages.core.languages import detect_language
+from stages.core.schemas import file_languages
 
 # Line-comment prefix, or (open, close) for block comments, per language of the paper's Table 1 (the
 # one table: the quality filter's comment-line rule reads it too).
@@ -63,12 +63,13 @@ def build_sample_text(files: list[tuple[str, str | None, str]]) -> str:
     return "\n".join(parts)
 
 
-def split_sample(text: str, paths: list[str]) -> list[str]:
+def split_sample(text: str, paths: list[str], langs: list[str | None] | None = None) -> list[str]:
     """The files of a sample built by build_sample_text, headers removed (contents end with '\\n').
 
+    `langs`: the sample's per-file languages (its `langs` column), else each path's by its name.
     A single-path sample is returned whole when it has no header (a file outside topo-sort's scope).
     """
-    headers = [path_comment(p, detect_language(p)) for p in paths]
+    headers = [path_comment(p, lang) for p, lang in zip(paths, file_languages(paths, langs))]
     if len(paths) == 1 and not (headers[0] and text.startswith(headers[0] + "\n")):
         return [text]
     out = []

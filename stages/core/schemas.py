@@ -1,6 +1,10 @@
 """The Parquet schemas stages exchange (docs/formats.md)."""
 
+from __future__ import annotations
+
 import pyarrow as pa
+
+from stages.core.languages import detect_language
 
 # crawl → filter → topo-sort. Files of one repository are contiguous.
 FILES_SCHEMA = pa.schema([
@@ -15,5 +19,14 @@ SAMPLES_SCHEMA = pa.schema([
     ("sample_id", pa.string()),  # "repo#k", k = the sample's index within its repository
     ("repo", pa.string()), ("lang", pa.string()),  # majority language by bytes
     ("paths", pa.list_(pa.string())),  # in training order
+    ("langs", pa.list_(pa.string())),  # each file's own language, aligned with paths
     ("text", pa.large_string()), ("n_files", pa.int64()), ("size", pa.int64()),  # size: UTF-8 bytes of text
 ])
+
+
+def file_languages(paths: list[str], langs: list[str | None] | None) -> list[str | None]:
+    """The language of each file of a sample: its `langs` entry, or, for samples written before the
+    column existed (or rows that lack it), the language of its name (`detect_language`)."""
+    if langs is not None and len(langs) == len(paths):
+        return list(langs)
+    return [detect_language(p) for p in paths]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from . import git
-from stages.core.languages import detect_language
+from stages.core.languages import HEADER_CANDIDATES, OBJECTIVE_C, detect_language, header_languages, is_c_family_header
 from .config import CrawlConfig
 from .license import detect_license, find_license_file
 from .sources import RepoSpec
@@ -52,6 +52,7 @@ class _Collector:
     def __init__(self, repo: RepoSpec, commit: str | None, config: CrawlConfig):
         self.repo, self.commit, self.config = repo, commit, config
         self.out = RepoFiles()
+        self.paths: list[str] = []  # every path seen: a skipped .cpp still tells that headers are C++
         # The API gives ISO 8601 with a Z; the files schema stores a UTC timestamp.
         created = repo.created_at
         self.created_at = datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None
@@ -68,11 +69,17 @@ class _Collector:
         if safe_relpath(path) is None:
             self.skip(path, "unsafe_path", error="path is absolute or contains '..'")
             return None
+        self.paths.append(path)
         lang = detect_language(path)
         if lang is None:
             self.skip(path, "unknown_language", size=size)
             return None
-        if self.config.languages is not None and lang not in self.config.languages:
+        selected = self.config.languages
+        if is_c_family_header(path):
+            if selected is not None and not selected & set(HEADER_CANDIDATES):
+                self.skip(path, "language_not_selected", lang, size)
+                return None
+        elif selected is not None and lang not in selected:
             self.skip(path, "language_not_selected", lang, size)
             return None
         if size is not None and size > self.config.max_file_size:
@@ -93,7 +100,26 @@ class _Collector:
                               "content": content, "size": len(data), "sha": sha, "license": None,
                               "repo_created_at": self.created_at})
 
+    def decide_headers(self) -> None:
+        """Each .h is C, C++ or Objective-C by its content and its repository (languages.py)."""
+        headers = {row["path"]: row["content"] for row in self.out.rows if is_c_family_header(row["path"])}
+        if not headers:
+            return
+        decided = header_languages(self.paths, headers)
+        kept = []
+        for row in self.out.rows:
+            lang = decided.get(row["path"])
+            if lang == OBJECTIVE_C:  # not a kept language: skipped, not mislabelled
+                self.skip(row["path"], "objective_c", lang, row["size"])
+            elif lang is not None and self.config.languages is not None and lang not in self.config.languages:
+                self.skip(row["path"], "language_not_selected", lang, row["size"])
+            else:
+                row["lang"] = lang or row["lang"]
+                kept.append(row)
+        self.out.rows = kept
+
     def finish(self, license_text: str | None) -> RepoFiles:
+        self.decide_headers()
         spdx = self.repo.license or (detect_license(license_text) if license_text else None)
         for row in self.out.rows:
             row["license"] = spdx

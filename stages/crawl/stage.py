@@ -79,6 +79,9 @@ class CrawlStage(Stage):
         for s in skipped:
             key = f"skipped:{s['reason']}"
             counters[key] = counters.get(key, 0) + 1
+        for r in rows:  # files per language (a .h as crawl decided it: C, C++)
+            key = f"files:{r['lang']}"
+            counters[key] = counters.get(key, 0) + 1
         kept = pa.Table.from_pylist(rows, schema=FILES_SCHEMA)
         rejected = pa.Table.from_pylist(skipped, schema=SKIPPED_SCHEMA)
         return UnitResult(kept=kept, rejected=rejected, rows_in=len(rows) + len(skipped),

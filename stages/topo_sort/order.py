@@ -3,8 +3,11 @@
 Edges run B → A when A depends on B. The graph is split into weakly connected components; in each,
 the unplaced file with the minimal current in-degree is emitted and its successors' in-degrees are
 decremented. Unlike Kahn's algorithm this never stalls: in a cycle the file with the fewest
-remaining dependencies goes first. Ties are broken by a seeded random key per file (a hash of the
-seed and the path), so the order never depends on input order or worker scheduling.
+remaining dependencies goes first. Ties are broken by a seeded random key per file, a hash of the
+seed, the path and the file's content (`tie_keys`), so the order never depends on input order,
+worker scheduling or the repository's name: two byte-identical repositories get identical samples
+(which exact dedup then catches), while different repositories do not all order `a.py` before
+`b.py`.
 
 A heap with lazy deletion makes it O(E log V) instead of the paper's O(V²) argmin scan. One
 refinement keeps dependencies first wherever no cycle forbids it (see min_in_degree_order).
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -43,9 +47,16 @@ def weakly_connected_components(nodes: list[str], edges: dict[str, set[str]]) ->
     return sorted(groups.values(), key=lambda g: g[0])
 
 
+def content_key(content: str) -> str:
+    """What a file adds to its tie-break key besides its path: a digest of its content."""
+    return hashlib.blake2b(content.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
 def min_in_degree_order(component: list[str], depends_on: dict[str, set[str]], seed: int = 0,
-                        salt: str = "") -> list[str]:
+                        tie_keys: Mapping[str, str] | None = None) -> list[str]:
     """Algorithm 1 on one component. `depends_on[a]` = files a depends on (edges b → a).
+
+    `tie_keys[path]` (e.g. `content_key(content)`) joins the path in each file's tie-break key.
 
     One refinement: the argmin only considers files whose strongly connected component has no
     unplaced dependency outside itself. On acyclic graphs this is exactly the paper's rule (those are
@@ -68,7 +79,8 @@ def min_in_degree_order(component: list[str], depends_on: dict[str, set[str]], s
     scc_pending = {s: 0 for s in scc_members}
     for a in component:
         scc_pending[scc[a]] += sum(1 for b in local[a] if scc[b] != scc[a])
-    tie = {n: tie_break_key(seed, f"{salt}\0{n}") for n in component}
+    tie_keys = tie_keys or {}
+    tie = {n: tie_break_key(seed, f"{n}\0{tie_keys.get(n, '')}") for n in component}
     heap = [(in_degree[n], tie[n], n) for n in component if scc_pending[scc[n]] == 0]
     heapq.heapify(heap)
     placed: set[str] = set()
@@ -153,11 +165,12 @@ class RepoOrder:
 
 
 def order_repository(nodes: list[str], depends_on: dict[str, set[str]], seed: int = 0,
-                     salt: str = "") -> RepoOrder:
-    """Components of the repository's dependency graph, each ordered by Algorithm 1."""
+                     tie_keys: Mapping[str, str] | None = None) -> RepoOrder:
+    """Components of the repository's dependency graph, each ordered by Algorithm 1 (ties:
+    `min_in_degree_order`)."""
     nodeset = set(nodes)
     depends_on = {a: {b for b in depends_on.get(a, ()) if b in nodeset and b != a} for a in nodes}
     comps = weakly_connected_components(nodes, depends_on)
-    ordered = [min_in_degree_order(c, depends_on, seed, salt) for c in comps]
+    ordered = [min_in_degree_order(c, depends_on, seed, tie_keys) for c in comps]
     n_edges = sum(len(d) for d in depends_on.values())
     return RepoOrder(ordered, n_edges, count_cycles(sorted(nodes), depends_on))

@@ -14,7 +14,7 @@ from stages.core.schemas import SAMPLES_SCHEMA
 
 from .config import PAPER_SCOPE, TopoSortConfig  # noqa: F401  (PAPER_SCOPE: re-exported)
 from .deps import RepoFile, find_dependencies
-from .order import order_repository
+from .order import content_key, order_repository
 from stages.core.sample_text import build_sample_text
 
 @dataclass
@@ -28,9 +28,11 @@ def repo_samples(repo: str, files: list[RepoFile], scope: frozenset[str], seed: 
     out = RepoSamples()
     by_path = {f.path: f for f in files}
     in_scope = sorted(f.path for f in files if f.lang in scope)
-    graph = find_dependencies([f for f in files], languages=scope)
-    # Salt the tie-break with the repository so equal paths in two repos are not ordered alike.
-    order = order_repository(in_scope, graph.edges, seed=seed, salt=repo)
+    graph = find_dependencies(files, languages=scope, repo=repo)
+    # Ties keyed by path and content, never by the repository's name: byte-identical repositories
+    # give identical samples, so exact dedup removes the copies (docs/topo-sort.md).
+    tie_keys = {path: content_key(by_path[path].content) for path in in_scope}
+    order = order_repository(in_scope, graph.edges, seed=seed, tie_keys=tie_keys)
     groups = [(c, True) for c in order.components]
     groups += [([f.path], False) for f in files if f.lang not in scope]
     groups.sort(key=lambda g: min(g[0]))  # sample k of a repo: by its first path, stable across runs
@@ -43,9 +45,11 @@ def repo_samples(repo: str, files: list[RepoFile], scope: frozenset[str], seed: 
         weight = Counter()
         for f in members:
             weight[f.lang] += len(f.content.encode())
+            out.counters[f"files:{f.lang or 'unknown'}"] += 1  # each file in its own language
         lang = min(weight, key=lambda lang_: (-weight[lang_], lang_ or ""))
         out.rows.append({"sample_id": f"{repo}#{k}", "repo": repo, "lang": lang, "paths": paths,
-                         "text": text, "n_files": len(paths), "size": len(text.encode())})
+                         "langs": [f.lang for f in members], "text": text, "n_files": len(paths),
+                         "size": len(text.encode())})
     out.counters.update({"samples": len(groups), "edges": order.edges, "components": len(order.components),
                          "cycles": order.cycles, "parse_failures": len(graph.parse_failures),
                          "imports": graph.imports_total, "imports_resolved": graph.imports_resolved,

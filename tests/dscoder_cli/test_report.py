@@ -81,3 +81,41 @@ def test_report_renders_every_chart_in_chromium(cli, pipeline, tmp_path):
     subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1000,2400", out.as_uri()],
                    capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_status_and_report_count_each_file_of_a_sample_in_its_own_language(cli, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from dscoder_cli.report.collect import DataStage, language_totals
+    from stages.core.schemas import FILES_SCHEMA
+
+    lib = "int twice(int x) { return 2 * x; }\n"
+    app = '#include "lib.c"\nint main() { return twice(1); }\n'
+    (tmp_path / "files").mkdir()
+    rows = [{"repo": "mixed", "path": p, "lang": lang, "content": t, "size": len(t)}
+            for p, lang, t in (("app.cpp", "C++", app), ("lib.c", "C", lib))]
+    pq.write_table(pa.Table.from_pylist(rows, schema=FILES_SCHEMA), tmp_path / "files" / "part-00000.parquet")
+    cli("topo-sort", tmp_path / "files", tmp_path / "samples")
+    (sample,) = pq.read_table(tmp_path / "samples" / "part-00000.parquet").to_pylist()
+    assert sample["n_files"] == 2 and sample["lang"] == "C++"  # the main language: by bytes
+
+    status = cli.json("status", tmp_path / "samples")
+    assert status["files_by_language"] == {"C": 1, "C++": 1}
+    assert "files by language" in cli("status", tmp_path / "samples").stdout
+
+    totals = language_totals(collect([tmp_path / "samples"]).data[0])
+    assert totals.files == {"C": 1, "C++": 1} and totals.bytes == {"C": len(lib), "C++": len(app)}
+    assert language_totals(DataStage(tmp_path / "files", "crawl", {}, {})).bytes == totals.bytes  # as in files
+
+    # Samples written before the langs column: each file by its name.
+    old = tmp_path / "old"
+    old.mkdir()
+    table = pq.read_table(tmp_path / "samples" / "part-00000.parquet").drop_columns(["langs"])
+    pq.write_table(table, old / "part-00000.parquet")
+    old_totals = language_totals(DataStage(old, "dedup", {}, {}))
+    assert old_totals.files == totals.files and old_totals.bytes == totals.bytes
+
+    html = (tmp_path / "r.html")
+    cli("report", tmp_path / "samples", html)
+    assert "every file in its own language" in html.read_text()

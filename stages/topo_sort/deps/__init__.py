@@ -18,20 +18,24 @@ from .model import DependencyGraph, RepoFile
 
 __all__ = ["SUPPORTED_LANGUAGES", "DependencyGraph", "RepoFile", "find_dependencies"]
 
-# Each module: LANGUAGES, grammar(file), extract_imports(tree, path), Resolver(files, trees) with
+# Each module: LANGUAGES, grammar(file), extract_imports(tree, path), Resolver(files, trees, repo)
+# (repo: the repository's name, a hint; Python takes it for the import name of a root package) with
 # resolve(path, import) -> set of paths and, optionally, implicit(path, tree) -> set of paths.
 _FAMILIES: tuple[ModuleType, ...] = (python, java, csharp, c_cpp, javascript, go, rust, php, ruby)
 
 SUPPORTED_LANGUAGES: frozenset[str] = frozenset().union(*(f.LANGUAGES for f in _FAMILIES))
 
 
-def find_dependencies(files: list[RepoFile], languages: frozenset[str] | None = None) -> DependencyGraph:
+def find_dependencies(files: list[RepoFile], languages: frozenset[str] | None = None,
+                      repo: str | None = None) -> DependencyGraph:
     """Edges ``path -> paths it depends on`` for one repository's files.
 
     Args:
         files: all files of one repository (any language; ``go.mod`` is read when present).
         languages: parse imports only of files in these languages (default: all supported);
             other files get no outgoing edges but can still be depended on.
+        repo: the repository's name (``owner/name`` or a folder's name): a package folder crawled
+            by itself is usually imported under its own name.
     """
     enabled = SUPPORTED_LANGUAGES if languages is None else SUPPORTED_LANGUAGES & frozenset(languages)
     graph = DependencyGraph(edges={file.path: set() for file in files})
@@ -49,7 +53,7 @@ def find_dependencies(files: list[RepoFile], languages: frozenset[str] | None = 
             if tree.root_node.has_error:
                 graph.parse_failures.append(file.path)  # still parsed: keep what can be read
             trees[file.path] = tree
-        resolver = family.Resolver(files, trees)
+        resolver = family.Resolver(files, trees, repo=repo)
         implicit = getattr(resolver, "implicit", None)
         for path, tree in trees.items():
             targets = graph.edges[path]

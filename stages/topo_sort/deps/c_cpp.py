@@ -52,7 +52,7 @@ def extract_imports(tree: tree_sitter.Tree, path: str) -> list[Include]:
 
 
 class Resolver:
-    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree]):
+    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree], repo: str | None = None):
         self.index = SuffixIndex(file.path for file in files if file.lang in LANGUAGES)
 
     def resolve(self, path: str, include: Include) -> set[str]:

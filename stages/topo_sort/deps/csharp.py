@@ -85,7 +85,7 @@ def _declared_types(tree: tree_sitter.Tree) -> list[tuple[str, str]]:
 
 
 class Resolver:
-    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree]):
+    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree], repo: str | None = None):
         self.by_namespace: dict[str, set[str]] = {}
         self.by_type: dict[str, str] = {}
         for path, tree in trees.items():

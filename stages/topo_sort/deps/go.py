@@ -49,7 +49,7 @@ def module_path(go_mod: str) -> str | None:
 
 
 class Resolver:
-    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree]):
+    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree], repo: str | None = None):
         self.packages: dict[str, set[str]] = {}  # folder -> its non-test .go files
         modules = []
         for file in files:

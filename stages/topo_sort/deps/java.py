@@ -78,7 +78,7 @@ def extract_imports(tree: tree_sitter.Tree, path: str) -> list[JavaImport]:
 
 
 class Resolver:
-    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree]):
+    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree], repo: str | None = None):
         self.package_of: dict[str, str] = {}
         self.by_class: dict[str, str] = {}
         by_package: dict[str, set[str]] = {}

@@ -55,7 +55,7 @@ def extract_imports(tree: tree_sitter.Tree, path: str) -> list[str]:
 
 
 class Resolver:
-    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree]):
+    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree], repo: str | None = None):
         self.paths = {file.path for file in files if file.lang in LANGUAGES}
 
     def resolve(self, path: str, specifier: str) -> set[str]:

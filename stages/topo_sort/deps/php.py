@@ -129,7 +129,7 @@ def _declarations(tree: tree_sitter.Tree) -> list[tuple[str, str]]:
 
 
 class Resolver:
-    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree]):
+    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree], repo: str | None = None):
         self.index = SuffixIndex(file.path for file in files if file.lang in LANGUAGES)
         self.by_class: dict[str, str] = {}
         self.by_namespace: dict[str, set[str]] = {}

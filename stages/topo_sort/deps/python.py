@@ -5,10 +5,21 @@ Resolved: ``import a.b``, ``import a.b as c``, ``from a.b import c`` (``c`` a su
 x``, ``from ..x import y``), imports inside functions and ``try`` blocks.
 
 Source roots: a repository has no ``sys.path``, so every folder that could be one is tried: the
-repository root and every folder that is not itself inside a regular package (no
-``__init__.py``). ``src/pkg/mod.py`` (with ``src/pkg/__init__.py``) is thus ``pkg.mod`` and
-``src.pkg.mod``, but not ``mod`` -- a suffix starting inside a package is not importable in
-Python 3, and indexing it would turn ``import logging`` into an edge to ``pkg/utils/logging.py``.
+repository root and every folder that is not itself inside a regular package (neither it nor a
+folder above it has an ``__init__.py``). ``src/pkg/mod.py`` (with ``src/pkg/__init__.py``) is thus
+``pkg.mod`` and ``src.pkg.mod``, but not ``mod`` -- a suffix starting inside a package is not
+importable in Python 3, and indexing it would turn ``import logging`` into an edge to
+``pkg/utils/logging.py`` (also when ``pkg/utils/`` lacks an ``__init__.py``: the filter drops empty
+files, and a folder inside a package is a namespace portion of it, never a root).
+
+Namespace packages (PEP 420): a folder without ``__init__.py`` is a package all the same, so
+``from ns.sub.mod import x`` resolves through ``ns/`` and ``ns/sub/`` whether or not they have one.
+A repository whose root is itself a package (a package folder crawled by itself, as from
+site-packages) has paths that lack the package's name; the name is the repository's own when its
+imports use it (``megatron`` for ``megatron/``), else one that most of its absolute imports
+continue with a module of the root (``Resolver._root_package_name``). A root with ``__init__.py``
+is then no source root; a root without one (a namespace package such as ``megatron/``, or a
+package whose empty ``__init__.py`` the filter dropped) stays a source root as well.
 An absolute name is looked up first under the importing file's own folders, nearest first (a
 monorepo's projects each find their own ``utils``), then repository-wide (shortest path, then
 lexicographic). The longest importable prefix of a dotted name wins (``import a.b.c`` -> ``a/b/c.py``,
@@ -22,6 +33,7 @@ contents, and anything outside the repository (stdlib, third-party).
 from __future__ import annotations
 
 import posixpath
+import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -88,7 +100,7 @@ def _module_path(path: str) -> tuple[str, int]:
 class Resolver:
     """Indexes a repository's Python files once: module path -> file, dotted name -> module path."""
 
-    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree]):
+    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree], repo: str | None = None):
         ranked: dict[str, tuple[int, str]] = {}
         for file in files:
             if file.lang in LANGUAGES:
@@ -100,13 +112,23 @@ class Resolver:
             folder(path) for path in self.modules.values()
             if posixpath.splitext(posixpath.basename(path))[0] == "__init__"
         }
-        self.root_package: str | None = None
+        self._root_cache: dict[str, bool] = {}
+        self.root_package: str | None = None  # the root is this regular package: not a source root
+        self.root_name: str | None = None  # the import name of the repository root, if any
         self.by_name = self._names_at_source_roots()
-        if "" in self.package_dirs and (name := self._root_package_name(trees)):
-            # The root is package ``name``, not a source root: ``import abc`` is the stdlib's,
-            # not the repository's abc.py.
-            self.root_package = name
-            self.by_name = self._names_at_source_roots()
+        hint = re.sub(r"[-.]", "_", repo.rsplit("/", 1)[-1].lower()) if repo else None
+        hint = hint if hint and hint.isidentifier() else None
+        if "" in self.package_dirs:
+            # The root is a package, not a source root: ``import abc`` is the stdlib's, not the
+            # repository's abc.py.
+            if name := self._root_package_name(trees, hint, regular=True):
+                self.root_package = self.root_name = name
+                self._root_cache.clear()
+                self.by_name = self._names_at_source_roots()
+        else:
+            # A namespace package (or a package whose empty __init__.py is gone): the root stays
+            # a source root, and ``name.x`` is its ``x`` too.
+            self.root_name = self._root_package_name(trees, hint, regular=False)
 
     def _names_at_source_roots(self) -> dict[str, str]:
         """Dotted name -> module path, for every suffix that starts at a possible source root."""
@@ -124,32 +146,53 @@ class Resolver:
                     by_name[name] = module
         return by_name
 
-    def _root_package_name(self, trees: dict[str, tree_sitter.Tree]) -> str | None:
+    def _root_package_name(self, trees: dict[str, tree_sitter.Tree], hint: str | None,
+                           regular: bool) -> str | None:
         """The import name of a repository whose root folder is itself a package.
 
         Paths of such a repository (``__init__.py`` at the top, e.g. a package folder crawled
         by itself) lack the package's own name, so ``from email import errors`` cannot match
-        ``errors.py`` by path. The name is the first component that absolute imports most often
-        continue with a module of the root while it matches nothing else (ties: lexicographic).
+        ``errors.py`` by path. Candidates are first components that absolute imports continue
+        with a module of the root while they match nothing else. In order:
+
+        1. the repository's own name (``hint``) when one such import uses it;
+        2. the name most such imports use (ties: lexicographic) when they are two or more and at
+           least half of that name's imports (``from collections.abc import X`` in a package
+           holding an ``abc/`` must not name it ``collections``);
+        3. for a root with ``__init__.py`` (``regular``), which is a package whatever its name:
+           the repository's name, else the name of the one import that fits.
         """
         hits: Counter[str] = Counter()
+        tries: Counter[str] = Counter()
         for path, tree in trees.items():
             for imp in extract_imports(tree, path):
                 parts = imp.module.split(".")
                 if imp.level or parts[0] in self.by_name:
                     continue
                 below = "/".join(parts[1:])
+                tries[parts[0]] += 1
                 hits[parts[0]] += any(
                     module in self.modules for module in
                     [f"{below}/{name}".lstrip("/").replace(".", "/") for name in imp.names] + [below] if module
                 )
+        if hint and hits[hint]:
+            return hint
         best = min(hits, key=lambda name: (-hits[name], name), default=None)
-        return best if best is not None and hits[best] > 0 else None
+        if best is not None and hits[best] >= 2 and hits[best] >= 0.5 * tries[best]:
+            return best
+        if regular:
+            return hint or (best if best is not None and hits[best] else None)
+        return None
 
     def _is_root(self, directory: str) -> bool:
+        """Not a regular package, nor inside one (a folder below a package is part of it)."""
         if directory == "":
             return self.root_package is None
-        return directory not in self.package_dirs
+        if self.root_package is not None:
+            return False  # everything is inside the root package
+        if directory not in self._root_cache:
+            self._root_cache[directory] = directory not in self.package_dirs and self._is_root(folder(directory))
+        return self._root_cache[directory]
 
     def resolve(self, path: str, imp: PythonImport) -> set[str]:
         found = self._resolve_relative(path, imp) if imp.level else self._resolve_absolute(path, imp)
@@ -206,7 +249,7 @@ class Resolver:
             module = f"{directory}/{relative}" if directory else relative
             if module in self.modules:
                 return module, len(parts)
-        if parts[0] == self.root_package and (module := "/".join(parts[1:])) in self.modules:
+        if parts[0] == self.root_name and (module := "/".join(parts[1:])) in self.modules:
             return module, len(parts)  # the repository root is package ``parts[0]``
         module = self.by_name.get(".".join(parts))
         return None if module is None else (module, len(parts))

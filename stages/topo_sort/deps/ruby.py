@@ -58,7 +58,7 @@ def _on_load_path(prefix: str) -> bool:
 
 
 class Resolver:
-    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree]):
+    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree], repo: str | None = None):
         self.index = SuffixIndex((file.path for file in files if file.lang in LANGUAGES), _on_load_path)
 
     def resolve(self, path: str, imp: RubyRequire) -> set[str]:

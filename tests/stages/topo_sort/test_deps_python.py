@@ -134,3 +134,68 @@ def test_repository_that_is_itself_a_package():
     assert g.edges["mime/multipart.py"] == {"__init__.py", "mime/__init__.py", "mime/base.py"}
     g = graph({"__init__.py": "", "abc.py": "import abc\nfrom mypkg import util\n", "util.py": "from mypkg.abc import X\n"})
     assert g.edges == {"__init__.py": set(), "abc.py": {"__init__.py", "util.py"}, "util.py": {"__init__.py", "abc.py"}}
+
+
+# --- namespace packages (PEP 420) and src layouts ---------------------------------------------------
+
+def test_repository_root_that_is_a_namespace_package():
+    # site-packages/megatron/ has no __init__.py; its paths lack "megatron", its imports use it.
+    files = {
+        "core/__init__.py": "from megatron.core.config import Config\n",
+        "core/config.py": "class Config: pass\n",
+        "core/parallel_state.py": "from megatron.core.config import Config\nimport torch.distributed\n",
+        "core/models/gpt/model.py": "from megatron.core import parallel_state\n"
+                                    "from megatron.core.models.common.embed import Embedding\n",
+        "core/models/common/embed.py": "import megatron.core.config\n",  # models/: namespace folders
+    }
+    for repo in ("megatron", None):  # the repository's name, or else the imports alone, tell "megatron"
+        g = find_dependencies([RepoFile(p, "Python", t) for p, t in files.items()], repo=repo)
+        assert g.edges == {
+            "core/__init__.py": {"core/config.py"},
+            "core/config.py": set(),
+            "core/parallel_state.py": {"core/config.py", "core/__init__.py"},
+            "core/models/gpt/model.py": {"core/parallel_state.py", "core/__init__.py", "core/models/common/embed.py"},
+            "core/models/common/embed.py": {"core/config.py", "core/__init__.py"},
+        }, repo
+        assert (g.imports_total, g.imports_resolved) == (6, 5)  # torch.distributed is not ours
+
+
+def test_namespace_packages_in_a_src_layout():
+    g = graph({
+        "src/acme/tools/__init__.py": "",
+        "src/acme/tools/a.py": "from acme.tools.b import thing\nimport acme.common.util\n",
+        "src/acme/tools/b.py": "thing = 1\n",
+        "src/acme/common/util.py": "from acme.tools import b\n",  # acme/ and acme/common/: no __init__.py
+        "tests/test_a.py": "from acme.tools import a\nimport acme.common.util as u\n",
+    })
+    init = "src/acme/tools/__init__.py"
+    assert g.edges["src/acme/tools/a.py"] == {"src/acme/tools/b.py", "src/acme/common/util.py", init}
+    assert g.edges["src/acme/common/util.py"] == {"src/acme/tools/b.py", init}
+    assert g.edges["tests/test_a.py"] == {"src/acme/tools/a.py", init, "src/acme/common/util.py"}
+
+
+def test_a_folder_inside_a_package_is_part_of_it_not_a_source_root():
+    # pkg/utils/ lacks __init__.py (a namespace portion of pkg, or its empty __init__.py was
+    # filtered out): pkg/utils/logging.py is pkg.utils.logging, never the stdlib's `logging`.
+    g = graph({
+        "pkg/__init__.py": "",
+        "pkg/utils/logging.py": "import logging\n",
+        "pkg/main.py": "import logging\nfrom pkg.utils import logging as log\n",
+    })
+    assert g.edges["pkg/main.py"] == {"pkg/utils/logging.py", "pkg/__init__.py"}
+    assert g.edges["pkg/utils/logging.py"] == set()
+    assert g.imports_resolved == 1
+
+
+def test_root_package_named_by_the_repository_not_by_a_lookalike_import():
+    # anyio has an abc/ package and imports `collections.abc` often: the root is `anyio`.
+    files = {
+        "__init__.py": "from anyio.abc import Resource\n",
+        "abc/__init__.py": "class Resource: pass\n",
+        "_core.py": "from collections.abc import Mapping\nfrom collections.abc import Callable\nimport abc\n",
+        "streams.py": "from collections.abc import Iterable\nfrom anyio._core import run\n",
+    }
+    g = find_dependencies([RepoFile(p, "Python", t) for p, t in files.items()], repo="agronholm/anyio")
+    assert g.edges["_core.py"] == set()  # the stdlib's collections.abc and abc
+    assert g.edges["streams.py"] == {"_core.py", "__init__.py"}
+    assert g.edges["__init__.py"] == {"abc/__init__.py"}

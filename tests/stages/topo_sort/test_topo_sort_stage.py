@@ -112,3 +112,83 @@ def test_standard_library_packages_modules_follow_their_imports(cli, tmp_path):
                     assert pos[b] < pos[a] or in_cycle, (repo, a, b)
                     checked += 1
     assert checked > 50
+
+
+# --- languages per file, C++ headers, identical repositories -----------------------------------------
+
+def write_folder(root: Path, files: dict[str, str]) -> Path:
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    return root
+
+
+CPP_REPO = {
+    "include/lib/config.h": "#pragma once\n#define LIB_N 4\n",
+    # C++ syntax the C grammar cannot parse: with .h read as C this file was a parse failure.
+    "include/lib/vec.h": '#pragma once\n#include "config.h"\nnamespace lib {\ntemplate <typename T>\n'
+                         "class Vec {\n public:\n  T data[LIB_N];\n  T& at(int i) { return data[i]; }\n};\n}\n",
+    "src/main.cpp": '#include <lib/vec.h>\n#include "lib/config.h"\nint main() { lib::Vec<int> v; return v.at(0); }\n',
+}
+
+
+def test_cpp_headers_of_a_cpp_repository_are_cpp_and_their_includes_resolve(cli, tmp_path):
+    cli("crawl", write_folder(tmp_path / "repos" / "cpplib", CPP_REPO).parent, tmp_path / "files")
+    assert {r["path"]: r["lang"] for r in read_output(tmp_path / "files").to_pylist()} == {
+        p: "C++" for p in CPP_REPO}
+    s = cli.json("topo-sort", tmp_path / "files", tmp_path / "samples")
+    (sample,) = read_output(tmp_path / "samples").to_pylist()
+    assert sample["paths"] == ["include/lib/config.h", "include/lib/vec.h", "src/main.cpp"]
+    assert sample["langs"] == ["C++"] * 3 and sample["lang"] == "C++"
+    assert s["counters"]["parse_failures"] == 0
+    assert s["counters"]["imports"] == s["counters"]["imports_resolved"] == 3
+    assert s["counters"]["files:C++"] == 3
+    # The same header read as C (what crawl wrote before) does not parse: the test can tell.
+    as_c = find_dependencies([RepoFile(p, "C" if p.endswith(".h") else "C++", t) for p, t in CPP_REPO.items()])
+    assert "include/lib/vec.h" in as_c.parse_failures
+
+
+def test_each_file_keeps_its_own_language_in_the_sample(cli, tmp_path):
+    repo = {"lib.c": "int twice(int x) { return 2 * x; }\n",
+            "app.cpp": '#include "lib.c"\nint main() { return twice(1); }\n'}
+    src = files_shard(tmp_path / "files", {"mixed": repo}, lang_of)
+    s = cli.json("topo-sort", src, tmp_path / "samples")
+    (sample,) = read_output(tmp_path / "samples").to_pylist()
+    assert sample["paths"] == ["lib.c", "app.cpp"] and sample["langs"] == ["C", "C++"]
+    assert s["counters"]["files:C"] == 1 and s["counters"]["files:C++"] == 1
+
+
+PACKAGE = {"pkg/__init__.py": "", "pkg/base.py": "class Base:\n    pass\n"}
+PACKAGE |= {f"pkg/mod_{i}.py": f"from pkg.base import Base\n\n\nclass Thing{i}(Base):\n    size = {i}\n"
+            for i in range(8)}  # eight files of equal in-degree after base.py: the tie-break orders them
+
+
+def test_identical_repositories_give_identical_samples_and_one_exact_duplicate(cli, tmp_path):
+    for name in ("alice/project", "bob/copy"):
+        write_folder(tmp_path / "repos" / name.replace("/", "__"), PACKAGE)
+    cli("crawl", tmp_path / "repos", tmp_path / "files")
+    s = cli.json("topo-sort", tmp_path / "files", tmp_path / "samples")
+    a, b = read_output(tmp_path / "samples").to_pylist()
+    assert (a["sample_id"], b["sample_id"]) == ("alice__project#0", "bob__copy#0")  # ids stay repo#k
+    assert a["n_files"] == 10 and a["paths"] == b["paths"] and a["text"] == b["text"]
+    assert s["counters"]["samples"] == 2
+    d = cli.json("dedup", tmp_path / "samples", tmp_path / "dedup")
+    assert d["counters"]["rejected:exact_duplicate"] == 1 and "rejected:near_duplicate" not in d["counters"]
+    (dropped,) = read_output(tmp_path / "dedup" / "_rejected").to_pylist()
+    assert dropped["reason"] == "exact_duplicate" and dropped["text"] == a["text"]
+    assert read_output(tmp_path / "dedup").num_rows == 1
+
+
+def test_order_ties_depend_on_seed_paths_and_contents_only(cli, tmp_path):
+    def order(repos: dict[str, dict[str, str]], folder: str, *options) -> dict[str, list[str]]:
+        src = files_shard(tmp_path / f"{folder}-files", repos, lang_of)
+        cli("topo-sort", src, tmp_path / folder, *options)
+        return {r["repo"]: r["paths"] for r in read_output(tmp_path / folder).to_pylist()}
+
+    edited = PACKAGE | {"pkg/mod_3.py": PACKAGE["pkg/mod_3.py"] + "# edited\n"}
+    got = order({"a": PACKAGE, "b": PACKAGE, "c": edited}, "s0")
+    assert got["a"] == got["b"]  # the name of a repository plays no part
+    assert sorted(got["a"][:2]) == ["pkg/__init__.py", "pkg/base.py"]  # dependencies first, always
+    assert got["c"] != got["a"]  # one file's content changes the ties
+    assert order({"a": PACKAGE}, "s1", "--seed", 1)["a"] != got["a"]  # and so does --seed
+    assert order({"a": PACKAGE}, "s0-again")["a"] == got["a"]
