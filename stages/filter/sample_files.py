@@ -90,7 +90,7 @@ def explode(table: pa.Table, text_column: str) -> SampleFiles:
         files = None
         if paths:
             try:
-                files = split_sample(text, paths)
+                files = split_sample(text, paths, langs)
             except ValueError:
                 files = None
         if files is None or len(files) != len(paths):  # judged whole, as with --granularity sample

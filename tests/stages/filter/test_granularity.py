@@ -64,11 +64,10 @@ def samples_table(samples: dict[str, list[tuple[str, str, str]]], langs_column: 
         text = build_sample_text(files)
         row = {"sample_id": f"{name}#0", "repo": name, "lang": "Python", "paths": [p for p, _, _ in files],
                "text": text, "n_files": len(files), "size": len(text.encode())}
-        if langs_column:
-            row["langs"] = [lang for _, lang, _ in files]
+        row["langs"] = [lang for _, lang, _ in files] if langs_column else None
         rows.append(row)
-    schema = SAMPLES_SCHEMA.append(pa.field("langs", pa.list_(pa.string()))) if langs_column else SAMPLES_SCHEMA
-    return pa.Table.from_pylist(rows, schema=schema)
+    table = pa.Table.from_pylist(rows, schema=SAMPLES_SCHEMA)  # the schema has the per-file `langs` column
+    return table if langs_column else table.drop_columns(["langs"])  # samples written before it existed
 
 
 def write_samples(folder: Path, *tables: pa.Table) -> Path:
