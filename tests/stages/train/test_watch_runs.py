@@ -146,3 +146,41 @@ def test_files_get_the_umask_checkpoints_export_and_stage_outputs(work, first_ru
         assert bad == {}, (root, bad)
     assert any(p.startswith("checkpoints/step-") and p.endswith(".distcp") for p in modes(out))
     assert "model.safetensors" in modes(exported) and any(p.startswith("_dscoder") for p in modes(tmp_path / "files"))
+
+
+def test_status_of_a_run_an_eval_and_a_pipeline_folder(work, first_run):
+    from typer.testing import CliRunner
+
+    from dscoder_cli.app import app
+    out, _ = first_run
+    runner = CliRunner()
+    lst = work / "repos.txt"
+    lst.write_text(str(Path(sysconfig.get_paths()["stdlib"]) / "json") + "\n")
+    assert runner.invoke(app, ["crawl", str(lst), str(work / "files")]).exit_code == 0
+    ev = work / "eval"
+    ev.mkdir()
+    (ev / "summary.json").write_text(json.dumps({"model": str(out), "benchmarks": {
+        "humaneval": {"pass@1": 0.1, "tasks": 10, "tasks_executed": 10}}}))
+
+    def status(folder):
+        r = runner.invoke(app, ["status", str(folder), "--json"])
+        assert r.exit_code == 0, r.output
+        return json.loads(r.stdout)
+
+    run = status(out)   # the run the continuation test took to 8 steps
+    assert run["kind"] == "training" and run["stage"] == "pretrain"
+    assert (run["steps_done"], run["steps_total"], run["complete"]) == (8, 8, True)
+    assert run["tokens_seen"] == 8 * 4 * 32 and len(run["last_losses"]) == 5
+    assert run["last_validation"]["step"] == 8 and [c["step"] for c in run["checkpoints"]] == [3, 6, 8]
+    assert run["steps_history"][0]["to_steps"] == 8
+    e = status(ev)
+    assert e["kind"] == "eval" and e["complete"] is False
+    assert e["benchmarks"]["humaneval"] == {"tasks_done": 10, "tasks_in_run": 10, "tasks_in_benchmark": 164,
+                                            "pass@1": 0.1, "partial": True, "skipped": None}
+    pipe = status(work)
+    kinds = {Path(s["output"]).name: s.get("kind", s.get("stage")) for s in pipe["stages"]}
+    assert kinds["run"] == "training" and kinds["eval"] == "eval" and kinds["files"] == "crawl"
+    assert pipe["kind"] == "pipeline" and pipe["complete"] is False          # the eval is partial
+    text = runner.invoke(app, ["status", str(work)]).stdout
+    assert "steps 8 / 8" in text and "humaneval: 10 / 164 tasks (partial)" in text
+    assert runner.invoke(app, ["status", str(work / "tokens" / "tokenizer")]).exit_code == 2
