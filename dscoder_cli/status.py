@@ -14,10 +14,18 @@ from .summary import files_by_language, print_summary
 
 
 def describe(output: Path, refresh: bool = False) -> dict:
-    layout = OutputLayout(Path(output))
+    """A data stage's output (its `_dscoder/` metadata), a training run, an eval output, or a
+    pipeline folder holding several of them (each described)."""
+    output = Path(output)
+    layout = OutputLayout(output)
     manifest = layout.read_manifest()
     if manifest is None:
-        raise UsageError(f"{output} is not a dscoder output folder (no _dscoder/manifest.json)")
+        from .run_status import describe_other
+        info = describe_other(output, lambda sub: describe(sub, refresh))
+        if info is None:
+            raise UsageError(f"{output} is not a dscoder output folder (no _dscoder/manifest.json, no training "
+                             "config.yaml, no eval summary.json, no such folders inside)")
+        return info
     if refresh:
         finalize(layout)
     done, failed = layout.done_markers(), layout.failed_markers()
@@ -29,6 +37,10 @@ def describe(output: Path, refresh: bool = False) -> dict:
 
 
 def print_status(info: dict) -> None:
+    if info.get("kind") in ("training", "eval", "pipeline"):
+        from .run_status import print_other
+        print_other(info, print_status)
+        return
     console = Console()
     console.print(f"[bold]{info['stage']}[/bold] output {info['output']} "
                   f"(dscoder {info['dscoder_version']}) — "

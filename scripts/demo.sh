@@ -28,16 +28,20 @@ $DSC filter "$OUT/clean" "$OUT/redacted" --rules pii --workers 2
 step tokenize --train-tokenizer
 $DSC tokenize "$OUT/redacted" "$OUT/tokens" --train-tokenizer --vocab-size 32000 --workers 2
 
-# Training at toy scale: the `tiny` preset on CPU (the paper's presets need GPUs).
+# Training at toy scale: the `tiny` preset on CPU (the paper's presets need GPUs). Each run holds
+# out a validation split (Megatron's --split semantics) and logs val_loss / perplexity every
+# --eval-interval steps to metrics.jsonl and TensorBoard (OUTPUT/tensorboard); the report draws both.
+VALID="--split 90,10,0 --eval-iters 2"
 step pretrain --model tiny
-$DSC pretrain "$OUT/tokens" "$OUT/pretrain" --model tiny --steps 60 --save-interval 30
+$DSC pretrain "$OUT/tokens" "$OUT/pretrain" --model tiny --steps 60 --save-interval 30 $VALID --eval-interval 10
 step extend-context
 $DSC extend-context "$OUT/pretrain" "$OUT/tokens" "$OUT/extend" --seq-length 512 --steps 8 \
-  --global-batch 4 --micro-batch 2 --save-interval 8
+  --global-batch 4 --micro-batch 2 --save-interval 8 $VALID --eval-interval 2
 step instruct
 $BIN/python scripts/demo_instructions.py "$OUT/instructions.jsonl" 400
 $DSC instruct "$OUT/extend" "$OUT/instructions.jsonl" "$OUT/instruct" --seq-length 128 --global-batch 16 \
-  --micro-batch 8 --steps 40 --warmup-steps 4 --lr 1e-3 --save-interval 40
+  --micro-batch 8 --steps 40 --warmup-steps 4 --lr 1e-3 --save-interval 40 $VALID --eval-interval 10
+$DSC status "$OUT/instruct"
 step eval --benchmarks humaneval
 $DSC eval "$OUT/eval" --model "$OUT/extend" --benchmarks humaneval --max-new-tokens 64 --workers 2
 

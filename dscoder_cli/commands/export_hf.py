@@ -22,5 +22,7 @@ def export_hf(
 ) -> None:
     """Write a HuggingFace Llama checkpoint (loads with transformers.AutoModelForCausalLM) from any TP/PP checkpoint."""
     from stages.train.hf_io import export_hf as run
+    from stages.train.quiet import install
 
+    install(settings.pop("verbose"))
     print(f"wrote {run(checkpoint, out, **settings)}")

@@ -27,8 +27,9 @@ def extend_context(
 ) -> None:
     """Extend the context window of a pretrained model (one trainer; resumes from OUTPUT's newest checkpoint)."""
     from stages.train.finetune import extend_context_config
-    from stages.train.runner import launch
+    from stages.train.runner import launch, start_command
 
     run = TrainRunOptions(**run)
+    start_command(run)
     cfg = extend_context_config(checkpoint, [str(d) for d in data], output, ExtendContextOptions(**settings), run)
     print_result(launch(cfg, run), as_json)

@@ -26,6 +26,9 @@ def print_result(summary: Optional[dict], as_json: bool) -> None:
         return
     loss = summary["final_loss"]
     print(f"trained {summary['steps']} steps; final loss {loss:.4f}" if loss is not None else "nothing left to train")
+    if summary.get("val_loss") is not None:
+        print(f"validation at step {summary['val_step']}: loss {summary['val_loss']:.4f} "
+              f"perplexity {summary['val_ppl']:.2f}")
     print(f"checkpoint: {summary['checkpoint']}")
 
 
@@ -38,8 +41,9 @@ def pretrain(
     as_json: bool = JSON_OUT, settings: dict = None, run: dict = None,
 ) -> None:
     """Pretrain a DeepSeek-Coder-style model with megatron-core (TP, PP, DP); resumes from OUTPUT's newest checkpoint."""
-    from stages.train.runner import launch, pretrain_config
+    from stages.train.runner import launch, pretrain_config, start_command
 
     run = TrainRunOptions(**run)
+    start_command(run)
     cfg = pretrain_config(data, output, PretrainOptions(**settings), run)
     print_result(launch(cfg, run), as_json)

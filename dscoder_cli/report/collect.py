@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import pyarrow.parquet as pq
 
@@ -18,6 +20,21 @@ PIPELINE = ["crawl", "filter", "topo-sort", "dedup", "tokenize"]
 # DeepSeek-Coder base models, paper Table 3 (pass@1, %).
 PAPER = {"1.3b": {"humaneval": 34.8, "mbpp": 46.2}, "6.7b": {"humaneval": 49.4, "mbpp": 60.6},
          "33b": {"humaneval": 56.1, "mbpp": 66.0}}
+
+
+# Tasks in each benchmark as the paper evaluates it, for when its data is not at hand here.
+BENCHMARK_SIZES = {"humaneval": 164, "mbpp": 500}
+
+
+@functools.lru_cache(maxsize=None)
+def benchmark_size(name: str) -> Optional[int]:
+    """Tasks in the whole benchmark `name` (its data, else `BENCHMARK_SIZES`; None: unknown), so an
+    eval run with --limit shows as partial."""
+    try:
+        from stages.eval.benchmarks import load_benchmark
+        return len(load_benchmark(name).tasks)
+    except Exception:   # noqa: BLE001 -- data not present here, or a --benchmark-file of the user's
+        return BENCHMARK_SIZES.get(name)
 
 
 @dataclass
@@ -32,7 +49,8 @@ class DataStage:
 class Training:
     path: Path
     kind: str  # pretrain / extend-context / instruct
-    metrics: list[dict]
+    metrics: list[dict]                                     # training rows
+    validation: list[dict] = field(default_factory=list)    # val_loss rows
 
 
 @dataclass
@@ -76,7 +94,8 @@ def classify(folder: Path, out: Collected) -> bool:
     metrics = folder / "metrics.jsonl"
     if metrics.is_file():
         rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-        out.training.append(Training(folder, _training_kind(folder), rows))
+        out.training.append(Training(folder, _training_kind(folder), [r for r in rows if "val_loss" not in r],
+                                     [r for r in rows if "val_loss" in r]))
         return True
     summary = folder / "summary.json"
     if summary.is_file():
@@ -159,3 +178,15 @@ def cluster_sizes(stage: DataStage) -> Counter:
         if "cluster_id" in pq.read_schema(shard).names:
             members.update(pq.read_table(shard, columns=["cluster_id"])["cluster_id"].to_pylist())
     return Counter(n + 1 for n in members.values())
+
+
+def row_unit(stage: DataStage) -> str:
+    """What a data stage's rows are: files (crawl, and filter before topo-sort), samples (repo-level,
+    from topo-sort on) or documents (tokenize)."""
+    if stage.stage == "tokenize":
+        return "documents"
+    if stage.stage in ("topo-sort", "dedup"):
+        return "samples"
+    for shard in sorted(stage.path.glob("part-*.parquet"))[:1]:
+        return "samples" if "n_files" in pq.read_schema(shard).names else "files"
+    return "samples" if stage.options.get("rules") and "starcoder" not in str(stage.options.get("rules")) else "files"

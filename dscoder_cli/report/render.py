@@ -7,7 +7,7 @@ from html import escape
 from pathlib import Path
 
 from stages.core import __version__
-from .collect import PAPER, Collected, cluster_sizes, language_totals
+from .collect import PAPER, Collected, benchmark_size, cluster_sizes, language_totals, row_unit
 from .svg import bars, grouped_bars, lines
 
 CSS = """body{font:14px system-ui,sans-serif;margin:24px auto;max-width:960px;color:#222}
@@ -31,12 +31,16 @@ def funnel(c: Collected) -> str:
     for d in c.data:
         s = d.stats
         label = f"{d.stage} ({d.path.name})"
-        rows.append([label, s["rows_in"], s["rows_kept"], s["rows_rejected"], s.get("rows_out", s["rows_kept"]),
-                     f"{s['bytes_in'] / 1e6:.1f}", f"{s['shards_done']}/{s['shards_total']}"])
-        items.append((label, s["bytes_in"] / 1e6))
-    html = ["<h2>Data funnel</h2>", '<p class="note">MB of input per stage; rows in = kept + rejected.</p>',
-            bars("funnel", items, unit=" MB"),
-            _table(["stage", "rows in", "kept", "rejected", "rows out", "MB in", "shards"], rows)]
+        unit = row_unit(d)
+        tokens = s["counters"].get("tokens") if d.stage == "tokenize" else None
+        rows.append([label, unit, s["rows_in"], s["rows_kept"], s["rows_rejected"], s.get("rows_out", s["rows_kept"]),
+                     f"{tokens:,}" if tokens is not None else "—", f"{s['bytes_in'] / 1e6:.1f}",
+                     f"{s['shards_done']}/{s['shards_total']}"])
+        items.append((f"{label}: {unit}", s.get("rows_out", s["rows_kept"])))
+    html = ["<h2>Data funnel</h2>", '<p class="note">Rows out of each stage (files until topo-sort joins them '
+            'into repository-level samples; documents and tokens after tokenize); rows in = kept + rejected.</p>',
+            bars("funnel", items),
+            _table(["stage", "rows are", "rows in", "kept", "rejected", "rows out", "tokens", "MB in", "shards"], rows)]
     reasons = [(f"{d.stage}: {k.split(':', 1)[1]}", v) for d in c.data for k, v in d.stats["counters"].items()
                if k.startswith(("rejected:", "skipped:")) and v]
     if reasons:
@@ -104,19 +108,34 @@ def _series(metrics: list[dict], key: str) -> list[tuple[float, float]]:
 
 
 def training(c: Collected) -> str:
+    """One loss series per run (its folder named), a validation series beside it where it validated:
+    runs are never merged."""
     if not c.training:
         return ""
-    loss = {f"{t.kind} ({t.path.name})": _series(t.metrics, "loss") for t in c.training}
+    loss: dict = {}
+    for t in c.training:
+        label = f"{t.kind} ({t.path.name})"
+        loss[f"{label} train"] = _series(t.metrics, "loss")
+        if t.validation:
+            loss[f"{label} validation"] = _series(t.validation, "val_loss")
     lr = {f"{t.kind} ({t.path.name})": _series(t.metrics, "lr") for t in c.training}
     html = ["<h2>Training</h2>", lines("loss", {k: v for k, v in loss.items() if v}, y_label="loss")]
+    if any(t.validation for t in c.training):
+        html.insert(1, '<p class="note">Training loss per step, and validation loss on the held-out data '
+                       '(--split / --valid-data) at each --eval-interval.</p>')
+        html.append(lines("validation-loss", {f"{t.kind} ({t.path.name})": _series(t.validation, "val_loss")
+                                              for t in c.training if t.validation}, y_label="validation loss"))
     if any(lr.values()):
         html.append(lines("learning-rate", {k: v for k, v in lr.items() if v}, y_label="learning rate"))
     rows = []
     for t in c.training:
         last = t.metrics[-1] if t.metrics else {}
+        val = t.validation[-1] if t.validation else {}
         rows.append([f"{t.kind} ({t.path.name})", len(t.metrics), f"{last.get('loss', float('nan')):.4f}",
+                     f"{val['val_loss']:.4f} (step {val['step']})" if val else "—",
+                     f"{val['val_ppl']:.2f}" if val else "—",
                      f"{last.get('tokens_per_s', last.get('tokens/s', 0)) or 0:,.0f}"])
-    html.append(_table(["run", "steps logged", "last loss", "tokens/s"], rows))
+    html.append(_table(["run", "steps logged", "last loss", "validation loss", "perplexity", "tokens/s"], rows))
     return "".join(html)
 
 
@@ -131,21 +150,45 @@ def _pass1(summary: dict) -> dict[str, float]:
     return out
 
 
+def _eval_label(e) -> str:
+    model = e.summary.get("model")
+    return f"{Path(model).name if model else 'generations'} ({e.path.name})"
+
+
 def evaluation(c: Collected, paper_size: str) -> str:
+    """pass@1 per benchmark, one series per eval folder (different models or folders are never
+    merged), each result with tasks evaluated / tasks in the benchmark and flagged partial."""
     if not c.evals:
         return ""
-    ours: dict[str, float] = {}
+    results = []   # (label, benchmark, pass@1 %, tasks done, tasks in benchmark)
     for e in c.evals:
-        ours.update(_pass1(e.summary))
-    if not ours:
+        benches = e.summary.get("benchmarks", {})
+        for name, p1 in _pass1(e.summary).items():
+            b = benches.get(name, {}) if isinstance(benches.get(name), dict) else {}
+            done = int(b.get("tasks_executed", b.get("tasks", 0)) or 0)
+            results.append((_eval_label(e), name, p1, done, benchmark_size(name)))
+    if not results:
         return ""
-    names = sorted(ours)
+    names = sorted({r[1] for r in results})
+    labels = list(dict.fromkeys(r[0] for r in results))
     paper = PAPER.get(paper_size, {})
-    series = {"this model": [ours[n] for n in names],
-              f"paper, DeepSeek-Coder-Base {paper_size}": [paper.get(n, 0.0) for n in names]}
-    rows = [[n, f"{ours[n]:.1f}", f"{paper[n]:.1f}" if n in paper else "—"] for n in names]
-    return ("<h2>Evaluation: pass@1 (%)</h2>" + grouped_bars("pass-at-1", names, series)
-            + _table(["benchmark", "this model", f"paper {paper_size}"], rows))
+    got = {(r[0], r[1]): r for r in results}
+    series = {label: [got[(label, n)][2] if (label, n) in got else 0.0 for n in names] for label in labels}
+    series[f"paper, DeepSeek-Coder-Base {paper_size}"] = [paper.get(n, 0.0) for n in names]
+    rows = []
+    for label, name, p1, done, total in results:
+        partial = total is None or done < total
+        rows.append([label, name, f"{p1:.1f}", f"{done} / {total if total is not None else '?'}",
+                     "partial" if partial else "complete",
+                     f"{paper[name]:.1f}" if name in paper and not partial else
+                     (f"{paper[name]:.1f} (on all {total} tasks)" if name in paper else "—")])
+    note = ""
+    if any(r[4] == "partial" for r in rows):
+        note = ('<p class="note">Partial: pass@1 over the tasks evaluated only (e.g. --limit), not comparable '
+                "with the paper's number on the whole benchmark.</p>")
+    return ("<h2>Evaluation: pass@1 (%)</h2>" + note + grouped_bars("pass-at-1", names, series)
+            + _table(["model (eval folder)", "benchmark", "pass@1", "tasks evaluated / in benchmark", "",
+                      f"paper {paper_size}"], rows))
 
 
 def render(c: Collected, paper_size: str = "1.3b") -> str:

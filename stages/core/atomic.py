@@ -1,6 +1,6 @@
 """Atomic writes: a temporary name in the same folder, flush + fsync, rename. One helper for files
 (`atomic_path`) and one for folders (`atomic_dir`); every write-then-rename of dscoder goes through
-them.
+them. Both give what they write the user's umask (`share_modes`).
 
 A reader (or a resumed run) therefore sees either the old file, no file, or the whole new file,
 never a torn one -- the basis of the resume guarantee (docs/architecture.md).
@@ -12,12 +12,55 @@ import json
 import os
 import shutil
 import socket
+import stat
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 TMP_MARK = ".tmp-"
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux shows it (`/proc/self/status`,
+    kernel 4.7+); elsewhere set and restored at once."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def share_modes(path: Path) -> None:
+    """Give `path` (a file, or a folder and everything in it) the modes a plain `open()`/`mkdir()`
+    would have under the user's umask: 0666 & ~umask for files (0777 & ~umask where any execute
+    bit was set), 0777 & ~umask for folders. Libraries that write through a private temporary
+    file (safetensors: 0600) would otherwise leave files colleagues on a shared file system
+    cannot read."""
+    mask = current_umask()
+    path = Path(path)
+
+    def fix(p: Path, is_dir: bool) -> None:
+        mode = os.lstat(p).st_mode
+        if stat.S_ISLNK(mode):
+            return
+        want = (0o777 if is_dir or mode & 0o111 else 0o666) & ~mask
+        if mode & 0o7777 != want:
+            os.chmod(p, want)
+
+    if path.is_dir():
+        for folder, dirs, names in os.walk(path):
+            for name in dirs:
+                fix(Path(folder) / name, True)
+            for name in names:
+                fix(Path(folder) / name, False)
+        fix(path, True)
+    elif path.exists():
+        fix(path, False)
 
 
 def tmp_name(path: Path) -> Path:
@@ -39,6 +82,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     try:
         yield tmp
         _fsync(tmp)
+        share_modes(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -58,6 +102,7 @@ def atomic_dir(path: Path, exist_ok: bool = False) -> Iterator[Path]:
     `path`. A killed writer leaves no half folder at `path`, only a hidden temporary one
     (`remove_stale_tmp_dirs`). With `exist_ok`, a `path` that appeared meanwhile (another rank
     built the same thing) is kept and this copy dropped; otherwise an existing `path` is replaced.
+    Everything in it gets the user's umask (`share_modes`), whatever mode its writer chose.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,6 +115,7 @@ def atomic_dir(path: Path, exist_ok: bool = False) -> Iterator[Path]:
         for folder, _, names in os.walk(tmp):
             for name in names:
                 _fsync(Path(folder) / name)
+        share_modes(tmp)
         if path.exists() and not exist_ok:
             shutil.rmtree(path)
         try:

@@ -16,6 +16,9 @@ class TokenizeConfig:
                                     "released DeepSeek-Coder one).", flag="--tokenizer")
     train_tokenizer: bool = option(False, "Train a byte-level BPE on a sample of INPUT instead (the "
                                    "DeepSeek-Coder added tokens follow it).", flag="--train-tokenizer")
+    add_fim_tokens: bool = option(False, "--tokenizer: add DeepSeek-Coder's FIM tokens (<｜fim▁hole｜>, "
+                                  "<｜fim▁begin｜>, <｜fim▁end｜>) where it lacks them, after its last id "
+                                  "(without them only --fim-rate 0 works).", flag="--add-fim-tokens")
     vocab_size: int = option(32000, "--train-tokenizer: base vocabulary size (added tokens start here).", min=1)
     tokenizer_sample_mb: float = option(1000.0, "--train-tokenizer: MB of input text to train on, spread evenly "
                                         "over the shards.", min=0, min_open=True)
@@ -35,4 +38,6 @@ class TokenizeConfig:
         if (self.tokenizer is None) == (not self.train_tokenizer):
             raise UsageError("give exactly one of --tokenizer PATH (use an existing tokenizer) and "
                              "--train-tokenizer (train one on the input)")
+        if self.add_fim_tokens and self.tokenizer is None:
+            raise UsageError("--add-fim-tokens adds tokens to a --tokenizer (a trained one has them)")
         check_ranges(self)

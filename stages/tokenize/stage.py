@@ -28,8 +28,8 @@ from . import fim
 from .indexed import IndexedDatasetWriter, token_dtype
 from .pieces import piece_encoder
 from .config import TokenizeConfig
-from .tokenizer import (SpecialIds, check_special_tokens, file_sha256, provide_tokenizer, resolve_tokenizer_file,
-                        text_column_of, text_encoder)
+from .tokenizer import (SpecialIds, check_special_tokens, eos_name_of, file_sha256, provide_tokenizer,
+                        resolve_tokenizer_file, text_column_of, text_encoder)
 
 TOKENIZER_DIR = "tokenizer"
 
@@ -50,7 +50,9 @@ class TokenizeStage(Stage):
                 tok = Tokenizer.from_file(str(file))
             except Exception as exc:  # noqa: BLE001
                 raise UsageError(f"--tokenizer {config.tokenizer}: cannot load {file} ({exc})") from exc
-            check_special_tokens(SpecialIds.of(tok), config.fim_rate, f"--tokenizer {config.tokenizer}")
+            ids = SpecialIds.of(tok, eos_name_of(file.parent))
+            check_special_tokens(ids, 0.0 if config.add_fim_tokens else config.fim_rate,
+                                 f"--tokenizer {config.tokenizer}")
             self._tokenizer_sha = file_sha256(file)
 
     # -- the stage contract ------------------------------------------------------------------------
@@ -59,6 +61,8 @@ class TokenizeStage(Stage):
         c = self.config
         if c.tokenizer is not None:
             tokenizer = {"path": str(Path(c.tokenizer).resolve()), "sha256": self._tokenizer_sha}
+            if c.add_fim_tokens:
+                tokenizer["add_fim_tokens"] = True
         else:
             tokenizer = {"train": {"algorithm": "byte-level-bpe/v1", "vocab_size": c.vocab_size,
                                    "sample_bytes": c.tokenizer_sample_bytes}}
@@ -84,7 +88,7 @@ class TokenizeStage(Stage):
         else:
             self.log(f"tokenize: using the tokenizer in {folder}")
         tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self.ids = SpecialIds.of(tok)
+        self.ids = SpecialIds.of(tok, eos_name_of(folder))
         check_special_tokens(self.ids, self.config.fim_rate, str(folder))
         self.dtype = token_dtype(self.ids.vocab_size)
         self.encoder = piece_encoder(text_encoder(tok))  # exact; faster for the DeepSeek-Coder tokenizer

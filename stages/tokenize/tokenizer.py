@@ -107,10 +107,41 @@ class SpecialIds:
     vocab_size: int  # len(tokenizer), added tokens included
 
     @classmethod
-    def of(cls, tokenizer: Tokenizer) -> "SpecialIds":
-        ids = {t: tokenizer.token_to_id(t) for t in (EOS, FIM_BEGIN, FIM_HOLE, FIM_END)}
-        return cls(eos=ids[EOS], fim_begin=ids[FIM_BEGIN], fim_hole=ids[FIM_HOLE], fim_end=ids[FIM_END],
+    def of(cls, tokenizer: Tokenizer, eos_name: str | None = None) -> "SpecialIds":
+        """eos: DeepSeek-Coder's, else the tokenizer's own (`eos_name`, from its tokenizer_config.json,
+        then the usual `</s>`, `<|endoftext|>`, `<eos>`): a Llama, GPT-2 or StarCoder tokenizer works."""
+        ids = {t: tokenizer.token_to_id(t) for t in (FIM_BEGIN, FIM_HOLE, FIM_END)}
+        eos = next((tokenizer.token_to_id(t) for t in (EOS, eos_name, *FOREIGN_EOS)
+                    if t and tokenizer.token_to_id(t) is not None), None)
+        return cls(eos=eos, fim_begin=ids[FIM_BEGIN], fim_hole=ids[FIM_HOLE], fim_end=ids[FIM_END],
                    vocab_size=tokenizer.get_vocab_size(with_added_tokens=True))
+
+
+FOREIGN_EOS = ("</s>", "<|endoftext|>", "<eos>")
+
+
+def eos_name_of(folder: Path) -> str | None:
+    """The `eos_token` a tokenizer folder's tokenizer_config.json names (None without one)."""
+    cfg_file = Path(folder) / "tokenizer_config.json"
+    if not Path(folder).is_dir() or not cfg_file.is_file():
+        return None
+    try:
+        eos = json.loads(cfg_file.read_text(encoding="utf-8")).get("eos_token")
+    except (OSError, ValueError):
+        return None
+    return eos.get("content") if isinstance(eos, dict) else eos
+
+
+def add_fim_tokens(folder: Path) -> list[str]:
+    """Add DeepSeek-Coder's three FIM tokens that the tokenizer in `folder` lacks, as special tokens
+    after its last id (tokenizer.json rewritten); returns those added. The model's embedding must
+    then have rows for them (pretrain sizes it from the tokenizer)."""
+    tok = Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
+    missing = [t for t in (FIM_HOLE, FIM_BEGIN, FIM_END) if tok.token_to_id(t) is None]
+    if missing:
+        tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in missing])
+        tok.save(str(Path(folder) / "tokenizer.json"))
+    return missing
 
 
 def byte_level_alphabet() -> list[str]:
@@ -239,8 +270,11 @@ def check_special_tokens(ids: SpecialIds, fim_rate: float, where: str) -> None:
         missing += [t for t, i in ((FIM_BEGIN, ids.fim_begin), (FIM_HOLE, ids.fim_hole),
                                    (FIM_END, ids.fim_end)) if i is None]
     if missing:
+        if ids.eos is None:
+            missing = [f"{EOS} (or its own eos_token / {' / '.join(FOREIGN_EOS)})"] + missing[1:]
         raise UsageError(f"{where} lacks the DeepSeek-Coder token(s) {', '.join(missing)}"
-                         + (" (or use --fim-rate 0)" if fim_rate > 0 and ids.eos is not None else ""))
+                         + (" (use --fim-rate 0, or --add-fim-tokens to add them)"
+                            if fim_rate > 0 and ids.eos is not None else ""))
 
 
 def sample_texts(units: list, max_bytes: int, seed: int, text_column: str | None):
@@ -296,6 +330,10 @@ def provide_tokenizer(folder: Path, config: TokenizeConfig, units: list, tokeniz
             copy_hf(config.tokenizer, tmp)
             if file_sha256(tmp / "tokenizer.json") != tokenizer_sha:
                 raise UsageError(f"--tokenizer {config.tokenizer} changed while it was copied")
+            if config.add_fim_tokens:
+                added = add_fim_tokens(tmp)
+                log(f"tokenize: added {', '.join(added)} to the tokenizer" if added else
+                    "tokenize: the tokenizer has the FIM tokens already")
             return
         log(f"tokenize: training a byte-level BPE (vocab {config.vocab_size:,} + 22 added tokens) on up "
             f"to {config.tokenizer_sample_bytes / 1e6:,.0f} MB of {len(units)} shards")

@@ -69,14 +69,41 @@ def alpaca_messages(instruction: str, output: str, input: str | None = None) -> 
     return [{"role": "user", "content": user}, {"role": "assistant", "content": output}]
 
 
+# ShareGPT speakers (`from`) -> chat roles; FastChat's and Axolotl's spellings.
+SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant",
+                  "assistant": "assistant", "chatgpt": "assistant", "bing": "assistant", "bard": "assistant"}
+RECORD_FORMATS = ("OpenAI `messages` (role/content)", "ShareGPT `conversations` (from/value)",
+                  "Alpaca `instruction`/`output` (optional `input`)", "`prompt`/`completion`")
+
+
+def _checked(msgs: list[dict], what: str) -> list[dict]:
+    if not any(m["role"] == "assistant" for m in msgs):
+        raise ValueError(f"a {what} chat needs at least one assistant turn")
+    return msgs
+
+
 def record_messages(record: Mapping) -> list[dict]:
-    """A data record (`messages`, or Alpaca `instruction`/`output`/optional `input`) as chat messages."""
+    """A data record as chat messages, in any of `RECORD_FORMATS` (docs/instruct.md#data):
+
+    - `messages`: [{"role": "system"|"user"|"assistant", "content": ...}] (OpenAI chat format)
+    - `conversations`: [{"from": "system"|"human"|"gpt", "value": ...}] (ShareGPT)
+    - `instruction`, `output`, optional `input` (Alpaca)
+    - `prompt`, `completion` (one user turn, one assistant turn)
+    """
     if record.get("messages") is not None:
-        msgs = [{"role": m["role"], "content": m["content"]} for m in record["messages"]]
-        if not any(m["role"] == "assistant" for m in msgs):
-            raise ValueError("a `messages` chat needs at least one assistant turn")
-        return msgs
-    if record.get("instruction") is None or record.get("output") is None:
-        raise ValueError("expected `instruction` and `output` (Alpaca form) or `messages`; "
-                         f"got keys {sorted(record)}")
-    return alpaca_messages(str(record["instruction"]), str(record["output"]), record.get("input") or None)
+        return _checked([{"role": m["role"], "content": m["content"]} for m in record["messages"]], "`messages`")
+    if record.get("conversations") is not None:
+        msgs = []
+        for turn in record["conversations"]:
+            speaker = str(turn.get("from", "")).lower()
+            if speaker not in SHAREGPT_ROLES:
+                raise ValueError(f"unknown ShareGPT speaker {turn.get('from')!r} (expected one of "
+                                 f"{', '.join(SHAREGPT_ROLES)})")
+            msgs.append({"role": SHAREGPT_ROLES[speaker], "content": turn.get("value")})
+        return _checked(msgs, "`conversations`")
+    if record.get("instruction") is not None and record.get("output") is not None:
+        return alpaca_messages(str(record["instruction"]), str(record["output"]), record.get("input") or None)
+    if record.get("prompt") is not None and record.get("completion") is not None:
+        return [{"role": "user", "content": str(record["prompt"])},
+                {"role": "assistant", "content": str(record["completion"])}]
+    raise ValueError(f"expected one of {'; '.join(RECORD_FORMATS)}; got keys {sorted(record)}")

@@ -148,6 +148,21 @@ def comma_floats(text: Optional[str], flag: str) -> Optional[list[float]]:
 
 
 DATA_WEIGHTS_HELP = "Comma-separated blend weights, one per DATA folder."
+RECOMPUTE_CHOICES = ("none", "selective", "full")
+
+
+def split_weights(text: str) -> list[float]:
+    """`969,30,1` -> [0.969, 0.03, 0.001]: Megatron's --split (up to three weights, missing ones 0,
+    normalised to sum 1)."""
+    try:
+        w = [float(x) for x in comma_list(text)]
+    except ValueError:
+        raise UsageError(f"--split: expected up to three comma-separated numbers, got {text!r}") from None
+    if not 1 <= len(w) <= 3 or any(x < 0 or not math.isfinite(x) for x in w) or w[0] <= 0:
+        raise UsageError(f"--split: expected up to three non-negative weights, the first (train) positive, "
+                         f"got {text!r}")
+    w += [0.0] * (3 - len(w))
+    return [x / sum(w) for x in w]
 
 
 @dataclass
@@ -165,17 +180,41 @@ class TrainRunOptions:
                          flag="--no-te")
     distributed_optimizer: bool = option(False, "Shard optimizer state over data-parallel ranks (GPUs).",
                                          flag="--distributed-optimizer/--no-distributed-optimizer")
+    recompute_activations: str = option("none", "Recompute activations in the backward pass instead of keeping "
+                                        "them: selective (attention's core, megatron-core's `selective`) or full "
+                                        "(every layer from its input); docs/pretrain.md#memory.",
+                                        choices=RECOMPUTE_CHOICES)
+    sequence_parallel: bool = option(False, "Split norms and dropout activations along the sequence over the "
+                                     "tensor-parallel ranks (needs --tp 2 or more).",
+                                     flag="--sequence-parallel/--no-sequence-parallel")
+    eval_interval: int = option(1000, "Validate every N steps and after the last one (0: never).", min=0)
+    eval_iters: int = option(100, "Global batches per validation (the same held-out batches every time).", min=1)
+    split: str = option("969,30,1", "Train,valid,test weights over each DATA part's documents (Megatron's "
+                        "--split; instruct: over the records); validation reads the valid part.")
+    valid_data: Optional[Path] = option(None, "Held-out data for validation, used whole (DATA then trains whole, "
+                                        "--split unused): a token folder, or instruction records for instruct.",
+                                        flag="--valid-data")
+    wandb_project: Optional[str] = option(None, "Also log to Weights & Biases (`pip install wandb`; WANDB_API_KEY "
+                                          "and WANDB_MODE=offline are read from the environment).",
+                                          flag="--wandb-project")
+    verbose: bool = option(False, "Show the third-party warnings hidden by default (stages/train/quiet.py).",
+                           flag="--verbose")
     peak_tflops: Optional[float] = option(None, "Peak TFLOP/s per device for MFU.", show="detected")
     overwrite: bool = option(False, "Delete OUTPUT and start over.", flag="--overwrite")
 
     def __post_init__(self):
         check_ranges(self)
+        split_weights(self.split)
 
     def train_fields(self) -> dict:
         """The `TrainConfig` fields these set."""
         return dict(keep_checkpoints=self.keep_checkpoints, seed=self.seed, tp=self.tp, pp=self.pp,
                     bf16=not self.fp32, use_transformer_engine=not self.no_te,
-                    distributed_optimizer=self.distributed_optimizer, peak_tflops=self.peak_tflops)
+                    distributed_optimizer=self.distributed_optimizer, peak_tflops=self.peak_tflops,
+                    recompute_activations=self.recompute_activations, sequence_parallel=self.sequence_parallel,
+                    eval_interval=self.eval_interval, eval_iters=self.eval_iters, split=self.split,
+                    valid_data=str(Path(self.valid_data).resolve()) if self.valid_data else None,
+                    wandb_project=self.wandb_project)
 
 
 @dataclass
@@ -243,6 +282,9 @@ class InstructOptions:
     pack: bool = option(False, "Pack several examples per sequence (each keeps its own loss mask and attends "
                         "only to itself).", flag="--pack/--no-pack")
     tokenizer: Optional[Path] = option(None, "Tokenizer folder.", show="the checkpoint's")
+    add_chat_tokens: bool = option(True, "Add <|EOT|> to a tokenizer that lacks it (a Llama, Qwen or StarCoder "
+                                   "one), with new embedding and output rows from the mean embedding.",
+                                   flag="--add-chat-tokens/--no-add-chat-tokens")
     save_interval: int = option(500, "Checkpoint every N steps (and at the end).", min=1)
 
     def __post_init__(self):
@@ -255,6 +297,8 @@ class ExportHFOptions:
 
     dtype: str = option("bfloat16", "Weights dtype: bfloat16, float32 or float16.",
                         choices=("bfloat16", "float32", "float16"))
+    verbose: bool = option(False, "Show the third-party warnings hidden by default (stages/train/quiet.py).",
+                           flag="--verbose")
 
     def __post_init__(self):
         check_ranges(self)
@@ -305,6 +349,20 @@ class TrainConfig:
     data_format: str = "tokens"               # tokens: `dscoder tokenize` folders | instruct: JSONL/Parquet records
     tokenizer: Optional[str] = None           # tokenizer folder; None: the DATA folders' tokenizer/
     pack_sequences: bool = False              # instruct: several examples per sequence
+    # Added for issue 21 (a config.yaml without them reads as these defaults).
+    recompute_activations: str = TrainRunOptions.recompute_activations   # none | selective | full
+    sequence_parallel: bool = TrainRunOptions.sequence_parallel
+    eval_interval: int = TrainRunOptions.eval_interval   # 0: no validation
+    eval_iters: int = TrainRunOptions.eval_iters
+    split: str = TrainRunOptions.split                   # train,valid,test weights (Megatron's --split)
+    valid_data: Optional[str] = None                     # held-out data used whole (split unused)
+    wandb_project: Optional[str] = None
+    # instruct from a foreign tokenizer: tokens added to it (name -> id), whose embedding and output
+    # rows start as the mean of the first `mean_init_rows` rows (the tokenizer's own, before adding)
+    added_tokens: dict = field(default_factory=dict)
+    mean_init_rows: Optional[int] = None
+    # a finished run continued with another --steps: one entry per change (the schedule is recomputed)
+    steps_history: list = field(default_factory=list)
 
     def validate(self, world_size: int = 1) -> None:
         self.model.validate(self.tp, self.pp)
@@ -322,6 +380,14 @@ class TrainConfig:
             raise UsageError("--steps must be at least 1")
         if self.data_weights is not None and len(self.data_weights) != len(self.data):
             raise UsageError(f"--data-weights has {len(self.data_weights)} values for {len(self.data)} DATA folders")
+        if self.recompute_activations not in RECOMPUTE_CHOICES:
+            raise UsageError(f"--recompute-activations must be one of {', '.join(RECOMPUTE_CHOICES)}")
+        if self.sequence_parallel and self.tp < 2:
+            raise UsageError("--sequence-parallel needs --tp 2 or more (it splits activations over the "
+                             "tensor-parallel ranks)")
+        if self.sequence_parallel and self.seq_length % self.tp:
+            raise UsageError(f"--sequence-parallel: --seq-length {self.seq_length} must be a multiple of --tp {self.tp}")
+        split_weights(self.split)
         if self.seq_length > self.model.max_position_embeddings:
             raise UsageError(f"--seq-length {self.seq_length} exceeds max_position_embeddings "
                              f"{self.model.max_position_embeddings}")
@@ -332,6 +398,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         d = dict(d)
+        if "split" not in d:   # written before --split existed: it trained on all of DATA, unvalidated
+            d.update(split="1,0,0", eval_interval=0)
         d["model"] = ModelConfig(**d["model"])
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
@@ -345,9 +413,13 @@ class TrainConfig:
 
 
 # Options that may change between a run and its resumption (parallel layout and cadence only).
+# `steps` may change too: a finished (or stopped) run continues to a new --steps, its schedule
+# recomputed and the change recorded in `steps_history` (runner.check_output). Memory options,
+# validation cadence and loggers change how a run is computed or watched, not what it learns.
 IDENTITY_EXEMPT = {"output", "tp", "pp", "micro_batch", "save_interval", "keep_checkpoints", "log_interval",
                    "init_from_hf", "init_from_checkpoint", "peak_tflops", "use_transformer_engine",
-                   "distributed_optimizer"}
+                   "distributed_optimizer", "steps", "steps_history", "recompute_activations", "sequence_parallel",
+                   "eval_interval", "eval_iters", "wandb_project"}
 
 
 def identity(cfg: TrainConfig) -> dict:

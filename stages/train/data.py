@@ -123,23 +123,94 @@ def data_blend(data: list[str], weights: Optional[list[float]]) -> tuple[list[st
     return out_prefixes, out_weights
 
 
+def _gpt_config(prefixes, weights, tokenizer: TokenizerInfo, seq_length: int, seed: int, cache_dir: Path,
+                split: Optional[str] = None):
+    from megatron.core.datasets.gpt_dataset import GPTDatasetConfig
+    blend = (prefixes, weights if len(prefixes) > 1 else None)
+    common = dict(random_seed=seed, sequence_length=seq_length, path_to_cache=str(cache_dir),
+                  tokenizer=MegatronTokenizerAdapter(tokenizer), reset_position_ids=False,
+                  reset_attention_mask=False, eod_mask_loss=False,
+                  create_attention_mask=False)   # causal attention without an s×s mask tensor per sample
+    if split is None:
+        return GPTDatasetConfig(blend_per_split=[blend, None, None], **common)
+    return GPTDatasetConfig(blend=blend, split=split, **common)
+
+
+def _build(cfg, sizes: list[int]):
+    from megatron.core.datasets.blended_megatron_dataset_builder import BlendedMegatronDatasetBuilder
+    from megatron.core.datasets.gpt_dataset import GPTDataset
+    return BlendedMegatronDatasetBuilder(GPTDataset, sizes, lambda: True, cfg).build()
+
+
 def build_train_dataset(data: list[str], weights: Optional[list[float]], tokenizer: TokenizerInfo,
                         seq_length: int, num_samples: int, seed: int, cache_dir: Path):
-    """The blended training dataset, built eagerly on every rank (rank 0 writes the index cache,
-    then a barrier: building it lazily inside the schedule deadlocks under PP)."""
-    from megatron.core.datasets.blended_megatron_dataset_builder import BlendedMegatronDatasetBuilder
-    from megatron.core.datasets.gpt_dataset import GPTDataset, GPTDatasetConfig
-
+    """The blended training dataset over all of DATA, built eagerly on every rank (rank 0 writes the
+    index cache, then a barrier: building it lazily inside the schedule deadlocks under PP)."""
     prefixes, blend_weights = data_blend(data, weights)
-    cfg = GPTDatasetConfig(
-        random_seed=seed, sequence_length=seq_length,
-        blend_per_split=[(prefixes, blend_weights if len(prefixes) > 1 else None), None, None],
-        path_to_cache=str(cache_dir), tokenizer=MegatronTokenizerAdapter(tokenizer),
-        reset_position_ids=False, reset_attention_mask=False, eod_mask_loss=False,
-        create_attention_mask=False,   # causal attention without an s×s mask tensor per sample
-    )
-    train, _, _ = BlendedMegatronDatasetBuilder(GPTDataset, [num_samples, 0, 0], lambda: True, cfg).build()
+    train, _, _ = _build(_gpt_config(prefixes, blend_weights, tokenizer, seq_length, seed, cache_dir), [num_samples, 0, 0])
     return train
+
+
+def split_ranges(n_docs: int, split: str) -> list[tuple[int, int]]:
+    """The documents [begin, end) of train, valid and test in a part of `n_docs` documents, as
+    megatron's builder cuts them (`round(bound * n)` of its split matrix)."""
+    from .config import split_weights
+    bounds, acc = [0.0], 0.0
+    for w in split_weights(split):
+        acc += w
+        bounds.append(acc)
+    return [(int(round(a * n_docs)), int(round(b * n_docs))) for a, b in zip(bounds, bounds[1:])]
+
+
+def _documents(prefix: str) -> int:
+    from megatron.core.datasets.indexed_dataset import IndexedDataset
+    ds = IndexedDataset(prefix)
+    n = len(ds.sequence_lengths)   # what megatron splits: sequences (one per document here)
+    del ds
+    return n
+
+
+def build_split_datasets(data: list[str], weights: Optional[list[float]], tokenizer: TokenizerInfo,
+                         seq_length: int, num_train: int, num_valid: int, seed: int, cache_dir: Path,
+                         split: str, valid_data: Optional[str] = None):
+    """(train, valid, note): the training blend and the validation blend (None without one), with
+    Megatron's semantics. `valid_data`: DATA trains whole and `valid_data` validates whole. Else
+    `split` cuts every part of DATA by documents (train first, then valid, then test; test is not
+    used) and validation reads the valid documents of all parts, blended like training.
+
+    A part too small for the split (the train range, or with `num_valid` the valid range, holds no
+    document) would make megatron's builder loop forever; then the split is not applied at all:
+    DATA trains whole, validation is off, and `note` says why (docs/pretrain.md#validation)."""
+    prefixes, blend_weights = data_blend(data, weights)
+    if valid_data:
+        train = build_train_dataset(data, weights, tokenizer, seq_length, num_train, seed, cache_dir)
+        valid = None
+        if num_valid:
+            vp, vw = data_blend([valid_data], None)
+            valid, _, _ = _build(_gpt_config(vp, vw, tokenizer, seq_length, seed, cache_dir), [num_valid, 0, 0])
+        return train, valid, None
+    from .config import split_weights
+    w = split_weights(split)
+    ranges = {p: split_ranges(_documents(p), split) for p in prefixes}
+    need = [0] + ([1] if num_valid and w[1] > 0 else [])
+    small = [p for p, r in ranges.items() if any(r[k][1] <= r[k][0] for k in need)]
+    if small:
+        p = small[0]
+        note = (f"--split {split} leaves no {'valid' if ranges[p][0][1] > ranges[p][0][0] else 'train'} document in "
+                f"{Path(p).name} ({_documents(p)} documents; {len(small)} of {len(prefixes)} parts are that small): "
+                "training on all of DATA without validation (use a larger valid share, e.g. --split 90,10,0, "
+                "or --valid-data)")
+        train = build_train_dataset(data, weights, tokenizer, seq_length, num_train, seed, cache_dir)
+        return train, None, note if num_valid else None
+    cfg = _gpt_config(prefixes, blend_weights, tokenizer, seq_length, seed, cache_dir, split=split)
+    # test documents stay out of training (Megatron's semantics) but are never read; no valid
+    # dataset is built when nothing validates
+    cfg.split_matrix = [cfg.split_matrix[0], cfg.split_matrix[1] if 1 in need else None, None]
+    train, valid, _ = _build(cfg, [num_train, num_valid if 1 in need else 0, 0])
+    note = None
+    if num_valid and w[1] == 0:
+        note = f"--split {split} has no valid share: no validation (e.g. --split 98,2,0, or --valid-data)"
+    return train, valid, note
 
 
 class BatchSource:

@@ -90,6 +90,8 @@ def init_runtime(tp: int, pp: int, seed: int, bf16: bool = True, use_te: bool = 
     env = dist_env()
     cuda = torch.cuda.is_available()
     if cuda:
+        # megatron's advice for tensor-parallel communication overlap (Megatron-LM's launch scripts set it)
+        os.environ.setdefault("CUDA_DEVICE_MAX_CONNECTIONS", "1")
         torch.cuda.set_device(env.local_rank)
     else:
         from . import cpu_compat

@@ -4,9 +4,10 @@ instruct (paper §3.5). Both run the one trainer (`trainer.py`); only the `Train
 - extend-context: the checkpoint's model with RoPE base 10,000 -> 100,000 and linear position
   interpolation x4, sequence 16K, 1000 steps at batch 512, LR held (`constant`) at the checkpoint's
   final LR; the optimizer state is kept (the paper continues training), `fresh_optimizer` drops it.
-- instruct: a dscoder checkpoint or a HuggingFace folder (a released DeepSeek-Coder base model),
-  JSONL/Parquet instruction records (`instruct_data.py`), LR 1e-5, cosine, 100 warm-up steps,
-  batches of 4M tokens; fresh optimizer.
+- instruct: a dscoder checkpoint or a HuggingFace folder (a released DeepSeek-Coder base model, or
+  any Llama-layout model: a tokenizer without `<|EOT|>` gets it added, its embedding and output
+  rows starting from the mean embedding), JSONL/Parquet instruction records (`instruct_data.py`),
+  LR 1e-5, cosine, 100 warm-up steps, batches of 4M tokens; fresh optimizer.
 
 A START is a training OUTPUT (its newest checkpoint), one checkpoint folder, or (instruct) a HF folder.
 The paper's values are the defaults of `ExtendContextOptions` and `InstructOptions` (config.py).
@@ -125,37 +126,52 @@ def batch_from_tokens(batch_tokens: int, seq_length: int, micro_batch: int, dp: 
 def instruct_config(checkpoint: Path, data: list[str], output: Path, options: InstructOptions,
                     run: TrainRunOptions) -> tuple[TrainConfig, dict, object]:
     """The config, the data statistics (records, examples, sequences, ...) it was sized from, and the
-    dataset itself (a trainer in this process takes it instead of tokenizing the records again)."""
+    datasets themselves ((train, valid, note): a trainer in this process takes them instead of
+    tokenizing the records again)."""
     from .data import TokenizerInfo
-    from .instruct_data import build_instruct_dataset, data_files
+    from .instruct_data import build_instruct_datasets, chat_tokens_to_add, data_files
     from .trainer import resolve_vocab
 
     o = options
-    files = data_files(data)   # fail early on a bad DATA path
+    data_files(data)   # fail early on a bad DATA path
+    if run.valid_data is not None:
+        data_files([str(run.valid_data)])
     start = resolve_start(checkpoint)
     tok_dir = Path(o.tokenizer) if o.tokenizer else start.tokenizer
     if tok_dir is None or not (Path(tok_dir) / "tokenizer.json").exists():
         raise UsageError(f"{checkpoint}: no tokenizer found with the checkpoint; pass --tokenizer")
     tok_info = TokenizerInfo.load(Path(tok_dir))
+    added = chat_tokens_to_add(Path(tok_dir))
+    if added and not o.add_chat_tokens:
+        raise UsageError(f"{tok_dir}: the tokenizer has no <|EOT|> token, which ends every response of the "
+                         "instruct template; drop --no-add-chat-tokens to add it")
     m = dataclasses.replace(start.model, max_position_embeddings=max(o.seq_length, start.model.max_position_embeddings))
-    dataset = build_instruct_dataset([str(f) for f in files], Path(tok_dir), tok_info.eod, o.seq_length, o.pack,
-                                     run.seed)
+    if added:
+        # export-hf writes every row up to the new tokens
+        m.hf_vocab_size = max(m.hf_vocab_size or 0, max(added.values()) + 1)
+        if m.vocab_size is not None and m.vocab_size <= max(added.values()):
+            raise UsageError(f"{start.path}: its embedding has {m.vocab_size} rows, no room for {sorted(added)}; "
+                             "export it with `dscoder export-hf` and instruct from the HF folder (resized there)")
     dp = max(1, planned_world_size(run.nproc) // (run.tp * run.pp))
     global_batch = o.global_batch
     if global_batch is None:
         global_batch = batch_from_tokens(o.batch_tokens or InstructOptions.batch_tokens, o.seq_length,
                                          o.micro_batch, dp)
-    steps = o.steps
-    if steps is None:
-        steps = max(1, math.ceil(o.epochs * dataset.num_sequences / global_batch))
     cfg = TrainConfig(
         data=[str(Path(d).resolve()) for d in data], output=str(Path(output).resolve()), model=m,
         model_name=start.source_config.model_name if start.source_config else "custom",
-        steps=steps, warmup_steps=o.warmup_steps, seq_length=o.seq_length, global_batch=global_batch,
+        steps=1, warmup_steps=o.warmup_steps, seq_length=o.seq_length, global_batch=global_batch,
         micro_batch=o.micro_batch, lr=o.lr, min_lr_ratio=o.min_lr_ratio, lr_schedule="cosine", lr_milestones=[],
         save_interval=o.save_interval,
         init_from_checkpoint=str(start.path) if start.kind == "checkpoint" else None,
         init_from_hf=str(start.path) if start.kind == "hf" else None,
         stage="instruct", data_format="instruct", tokenizer=str(Path(tok_dir).resolve()), pack_sequences=o.pack,
+        added_tokens=added, mean_init_rows=tok_info.vocab_size if added else None,
         **run.train_fields())
-    return resolve_vocab(cfg), dict(dataset.stats.as_dict(), steps=steps, global_batch=global_batch), dataset
+    datasets = build_instruct_datasets(cfg, Path(tok_dir), tok_info.eod, cfg.eval_interval > 0)
+    train = datasets[0]
+    cfg.steps = o.steps if o.steps is not None else max(1, math.ceil(o.epochs * train.num_sequences / global_batch))
+    stats = dict(train.stats.as_dict(), steps=cfg.steps, global_batch=global_batch)
+    if added:
+        stats["added_tokens"] = added
+    return resolve_vocab(cfg), stats, datasets

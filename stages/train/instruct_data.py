@@ -1,8 +1,10 @@
 """Instruction data (paper §3.5): Alpaca-style or chat records -> token sequences with loss masks.
 
 Input: JSONL (`.jsonl`/`.json`, one object per line) or Parquet files, or folders of them. A record
-is Alpaca form (`instruction`, `output`, optional `input`) or a chat (`messages`: a list of
-`{"role": system|user|assistant, "content": ...}`). Each record is rendered with the DeepSeek-Coder
+is an OpenAI chat (`messages`), a ShareGPT chat (`conversations` with `from`/`value`), Alpaca form
+(`instruction`, `output`, optional `input`) or `prompt`/`completion` (`chat.record_messages`). A
+tokenizer without `<|EOT|>` (a Llama, Qwen or StarCoder one) gets it added (`chat_tokens_to_add`;
+the run's config records it and the trainer starts its rows from the mean embedding). Each record is rendered with the DeepSeek-Coder
 instruct template (`chat.py`), the whole text is encoded once (exactly the ids `apply_chat_template`
 gives at inference), and a token carries loss only when its characters lie inside an assistant
 turn's `{content}\\n<|EOT|>`: prompt tokens are masked.
@@ -81,19 +83,19 @@ class ChatTokenizer:
     pad_id: int
 
     @classmethod
-    def load(cls, folder: Path, pad_id: int) -> "ChatTokenizer":
-        from tokenizers import Tokenizer
+    def load(cls, folder: Path, pad_id: int, added_tokens: Optional[dict] = None) -> "ChatTokenizer":
+        """`added_tokens` ({name: id}, `chat_tokens_to_add`): the tokens this run adds to a foreign
+        tokenizer, added here the same way (ids checked)."""
         folder = Path(folder)
-        tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        cfg = {}
-        if (folder / "tokenizer_config.json").exists():
-            cfg = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
-        bos = _token_name(cfg.get("bos_token")) or "<｜begin▁of▁sentence｜>"
-        for name in (bos, EOT):
-            if tok.token_to_id(name) is None:
-                raise UsageError(f"{folder}: the tokenizer has no {name!r} token (the instruct template needs "
-                                 "bos and <|EOT|>; DeepSeek-Coder tokenizers have both)")
-        return cls(tok, bos, pad_id)
+        tok, bos = load_tokenizer(folder)
+        if added_tokens:
+            add_tokens(tok, added_tokens)
+        if bos is not None and tok.token_to_id(bos) is None:
+            raise UsageError(f"{folder}: the tokenizer's bos_token {bos!r} is not one of its tokens")
+        if tok.token_to_id(EOT) is None:
+            raise UsageError(f"{folder}: the tokenizer has no {EOT!r} token, which ends every response of the "
+                             "instruct template; --add-chat-tokens (the default) adds it")
+        return cls(tok, bos or "", pad_id)
 
     def encode(self, messages: list[dict]) -> tuple[np.ndarray, np.ndarray]:
         """Token ids of the rendered chat and, per token, whether it is a response token."""
@@ -118,6 +120,41 @@ def _token_name(value) -> Optional[str]:
     return value.get("content") if isinstance(value, dict) else value
 
 
+def load_tokenizer(folder: Path):
+    """(tokenizers.Tokenizer, bos name or None) of a tokenizer folder. bos: tokenizer_config.json's
+    `bos_token`, else DeepSeek-Coder's where the tokenizer has it; a tokenizer without one (Qwen)
+    renders the template without it."""
+    from tokenizers import Tokenizer
+    folder = Path(folder)
+    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    cfg = {}
+    if (folder / "tokenizer_config.json").exists():
+        cfg = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    bos = _token_name(cfg.get("bos_token"))
+    if bos is None and "bos_token" not in cfg and tok.token_to_id("<｜begin▁of▁sentence｜>") is not None:
+        bos = "<｜begin▁of▁sentence｜>"
+    return tok, bos
+
+
+def chat_tokens_to_add(folder: Path) -> dict:
+    """{name: new id} of the chat tokens a tokenizer lacks (`<|EOT|>`), numbered after its last id."""
+    tok, _ = load_tokenizer(folder)
+    if tok.token_to_id(EOT) is not None:
+        return {}
+    return {EOT: tok.get_vocab_size(with_added_tokens=True)}
+
+
+def add_tokens(tok, added: dict) -> None:
+    """Add `added` ({name: id}) to a tokenizers.Tokenizer as special tokens, and check the ids."""
+    from tokenizers import AddedToken
+    missing = [name for name in added if tok.token_to_id(name) is None]
+    tok.add_special_tokens([AddedToken(name, special=True, normalized=False) for name in missing])
+    got = {name: tok.token_to_id(name) for name in added}
+    if got != {k: int(v) for k, v in added.items()}:
+        raise UsageError(f"adding {sorted(added)} to the tokenizer gave ids {got}, not {added} "
+                         "(the tokenizer changed since the run started?)")
+
+
 @dataclass
 class InstructStats:
     records: int = 0
@@ -128,6 +165,8 @@ class InstructStats:
     tokens: int = 0            # real (non-padding) tokens
     response_tokens: int = 0   # tokens that carry loss
     capacity: int = 0          # sequences x (seq_length + 1)
+    valid_examples: int = 0    # held out for validation (--split / --valid-data)
+    valid_sequences: int = 0
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -227,28 +266,71 @@ class InstructDataset:
 
 
 def build_instruct_dataset(data: list[str], tokenizer_dir: Path, pad_id: int, seq_length: int, pack: bool,
-                           seed: int) -> InstructDataset:
-    tok = ChatTokenizer.load(tokenizer_dir, pad_id)
+                           seed: int, added_tokens: Optional[dict] = None) -> InstructDataset:
+    tok = ChatTokenizer.load(tokenizer_dir, pad_id, added_tokens)
     stats = InstructStats()
     examples = encode_examples(read_records(data), tok, seq_length, stats)
     tokens, response, segments = build_sequences(examples, seq_length, pad_id, pack, seed, stats)
     return InstructDataset(tokens, response, seed, stats, segments if pack else None)
 
 
+def build_instruct_datasets(cfg, tokenizer_dir: Path, pad_id: int, validate: bool):
+    """(train, valid or None, note) for an instruct `TrainConfig`, with the semantics of pretrain's
+    `--split` (data.build_split_datasets) over the examples in record order: train first, then valid;
+    `cfg.valid_data`: all of DATA trains, those records validate. A split whose train or (when
+    validating) valid part would hold no example is not applied (all trains; `note` says so)."""
+    from .data import split_ranges
+    tok = ChatTokenizer.load(tokenizer_dir, pad_id, cfg.added_tokens)
+    stats = InstructStats()
+    examples = encode_examples(read_records(cfg.data), tok, cfg.seq_length, stats)
+    valid_examples, note = [], None
+    if cfg.valid_data:
+        valid_examples = encode_examples(read_records([cfg.valid_data]), tok, cfg.seq_length, InstructStats())
+    else:
+        (t0, t1), (v0, v1), _ = split_ranges(len(examples), cfg.split)
+        if t1 <= t0 or (validate and v1 <= v0):
+            if validate:
+                note = (f"--split {cfg.split} leaves no {'valid' if t1 > t0 else 'train'} example among "
+                        f"{len(examples)}: training on all of DATA without validation (use a larger valid "
+                        "share, e.g. --split 90,10,0, or --valid-data)")
+        else:
+            examples, valid_examples = examples[t0:t1], examples[v0:v1]
+    stats.examples = len(examples)
+    tokens, response, segments = build_sequences(examples, cfg.seq_length, pad_id, cfg.pack_sequences, cfg.seed,
+                                                 stats)
+    train = InstructDataset(tokens, response, cfg.seed, stats, segments if cfg.pack_sequences else None)
+    valid = None
+    if validate and valid_examples:
+        vstats = InstructStats(examples=len(valid_examples))
+        vt, vr, vs = build_sequences(valid_examples, cfg.seq_length, pad_id, cfg.pack_sequences, cfg.seed, vstats)
+        valid = InstructDataset(vt, vr, cfg.seed, vstats, vs if cfg.pack_sequences else None)
+        stats.valid_examples, stats.valid_sequences = vstats.examples, vstats.sequences
+    return train, valid, note
+
+
 # ----------------------------------------------------------------------------- tokenizer out
-def write_chat_tokenizer(src: Path, dst: Path) -> None:
+def write_chat_tokenizer(src: Path, dst: Path, added_tokens: Optional[dict] = None) -> None:
     """Copy a tokenizer folder for an instruct model: the chat template used in training, and
     `<|EOT|>` as eos (the released instruct models' eos), so `apply_chat_template` and generation
-    stop where training put the end of a response."""
+    stop where training put the end of a response. `added_tokens` ({name: id}): tokens this run
+    added to a foreign tokenizer, written into its tokenizer.json."""
     if dst.exists():
         return
     from stages.tokenize.tokenizer import tokenizer_config
     with atomic_dir(dst, exist_ok=True) as tmp:
         for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
             if (Path(src) / name).is_file():
-                shutil.copy2(Path(src) / name, tmp / name)
+                shutil.copyfile(Path(src) / name, tmp / name)
+        if added_tokens:
+            tok, _ = load_tokenizer(tmp)
+            add_tokens(tok, added_tokens)
+            tok.save(str(tmp / "tokenizer.json"))
         cfg_file = tmp / "tokenizer_config.json"
         cfg = json.loads(cfg_file.read_text(encoding="utf-8")) if cfg_file.exists() else tokenizer_config()
+        if added_tokens and isinstance(cfg.get("added_tokens_decoder"), dict):
+            for name, tid in added_tokens.items():
+                cfg["added_tokens_decoder"][str(tid)] = {"content": name, "lstrip": False, "normalized": False,
+                                                         "rstrip": False, "single_word": False, "special": True}
         cfg["chat_template"] = CHAT_TEMPLATE
         cfg["eos_token"] = EOT
         cfg_file.write_text(json.dumps(cfg, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

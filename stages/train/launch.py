@@ -55,6 +55,8 @@ def spawn_local(nproc: int, job_file: Path, extra_env: dict | None = None) -> in
 def run_job(job_file: Path) -> None:
     """Entry of a spawned process: the JSON job above."""
     from .config import ModelConfig, TrainConfig
+    from .quiet import install
+    install()   # quiet unless the parent ran with --verbose (DSCODER_VERBOSE=1)
 
     job = json.loads(Path(job_file).read_text())
     if job["kind"] == "train":

@@ -1,5 +1,9 @@
-"""Per-step metrics: JSONL (always), a progress line (rich on a terminal, plain otherwise) and
-TensorBoard when `tensorboard` is installed. MFU = achieved model FLOP/s / peak FLOP/s of the devices."""
+"""Per-step metrics: JSONL (always), a progress line (rich on a terminal, plain otherwise),
+TensorBoard event files (`OUTPUT/tensorboard/`; tensorboard comes with the `train` extra) and, when
+asked, Weights & Biases. MFU = achieved model FLOP/s / peak FLOP/s of the devices.
+
+metrics.jsonl holds one training row per step (`loss`, `lr`, ...) and, after each validation, a
+validation row with the same `step` (`val_loss`, `val_ppl`, `val_tokens`)."""
 
 from __future__ import annotations
 
@@ -63,20 +67,58 @@ def truncate_jsonl(path: Path, last_step: int) -> None:
     write_text_atomic(path, "".join(line + "\n" for line in keep))
 
 
+def read_metrics(path: Path) -> tuple[list[dict], list[dict]]:
+    """(training rows, validation rows) of a metrics.jsonl (a torn last line is skipped)."""
+    train, valid = [], []
+    if not Path(path).exists():
+        return train, valid
+    for line in Path(path).read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict):
+            (valid if "val_loss" in rec else train).append(rec)
+    return train, valid
+
+
+def peak_memory_mb(cuda: bool) -> float:
+    """Peak memory of this process so far: the CUDA allocator's peak on a GPU, else the peak
+    resident set size (what bounds a CPU run)."""
+    if cuda:
+        import torch
+        return torch.cuda.max_memory_allocated() / 2**20
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux: kB
+
+
+def check_wandb(project: Optional[str]) -> None:
+    """Refuse `--wandb-project` before training starts when wandb is not installed."""
+    import importlib.util
+    from stages.core.errors import UsageError
+    if project and importlib.util.find_spec("wandb") is None:
+        raise UsageError("--wandb-project needs the wandb package (pip install wandb); it is not installed "
+                         "by default")
+
+
 class MetricsLogger:
     def __init__(self, output: Path, total_steps: int, enabled: bool, tensorboard: bool = True,
-                 label: str = "pretrain"):
+                 label: str = "pretrain", wandb_project: Optional[str] = None, run_config: Optional[dict] = None):
         self.enabled, self.total = enabled, total_steps
-        self.file = self.tb = self.progress = None
+        self.file = self.tb = self.progress = self.wandb = None
         if not enabled:
             return
         self.file = open(Path(output) / "metrics.jsonl", "a")
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
+            except ImportError:   # installed without the `train` extra's tensorboard: say so, go on
+                print("tensorboard is not installed (it comes with dscoder[train]): metrics.jsonl only",
+                      file=sys.stderr, flush=True)
+            else:
                 self.tb = SummaryWriter(str(Path(output) / "tensorboard"))
-            except Exception:   # tensorboard not installed: JSONL only
-                self.tb = None
+        if wandb_project:
+            self.wandb = _start_wandb(wandb_project, Path(output), label, run_config or {})
         if sys.stderr.isatty():
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
             self.progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
@@ -93,10 +135,7 @@ class MetricsLogger:
             return
         self.file.write(json.dumps(rec) + "\n")
         self.file.flush()
-        if self.tb:
-            for k, v in rec.items():
-                if isinstance(v, (int, float)) and k != "step":
-                    self.tb.add_scalar(f"train/{k}", v, rec["step"])
+        self._scalars("train", rec)
         info = (f"loss {rec['loss']:.4f} lr {rec['lr']:.2e} gnorm {rec['grad_norm']:.3f} "
                 f"{rec['tokens_per_s']:,.0f} tok/s" + (f" MFU {100 * rec['mfu']:.1f}%" if rec.get("mfu") else ""))
         if self.progress:
@@ -104,10 +143,47 @@ class MetricsLogger:
         else:
             print(f"step {rec['step']}/{self.total} {info}", file=sys.stderr, flush=True)
 
+    def log_validation(self, rec: dict) -> None:
+        """A validation row: `step`, `val_loss`, `val_ppl`, `val_tokens`."""
+        if not self.enabled:
+            return
+        self.file.write(json.dumps(rec) + "\n")
+        self.file.flush()
+        self._scalars("val", {k.removeprefix("val_"): v for k, v in rec.items()})
+        line = f"validation at step {rec['step']}: loss {rec['val_loss']:.4f} perplexity {rec['val_ppl']:.2f}"
+        if self.progress:
+            self.progress.console.print(line, markup=False, highlight=False)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def _scalars(self, prefix: str, rec: dict) -> None:
+        values = {f"{prefix}/{k}": float(v) for k, v in rec.items()
+                  if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "step"}
+        if self.tb:
+            for k, v in values.items():
+                self.tb.add_scalar(k, v, rec["step"])
+            self.tb.flush()
+        if self.wandb:
+            self.wandb.log(values, step=rec["step"])
+
     def close(self) -> None:
         if self.progress:
             self.progress.stop()
         if self.tb:
             self.tb.close()
+        if self.wandb:
+            self.wandb.finish()
         if self.file:
             self.file.close()
+
+
+def _start_wandb(project: str, output: Path, label: str, run_config: dict):
+    """One W&B run per OUTPUT (a stable id from its path, so a resumed run appends to it). wandb reads
+    WANDB_API_KEY, WANDB_MODE (offline honoured), WANDB_ENTITY and WANDB_DIR itself; nothing here reads
+    or prints the key."""
+    import hashlib
+
+    import wandb
+    run_id = "dscoder-" + hashlib.sha256(str(output.resolve()).encode()).hexdigest()[:16]
+    return wandb.init(project=project, name=f"{label} {output.name}", id=run_id, resume="allow",
+                      dir=os.environ.get("WANDB_DIR", str(output)), config=run_config, job_type=label)

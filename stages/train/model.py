@@ -12,7 +12,20 @@ def padded_vocab_size(n_tokens: int, multiple: int) -> int:
     return int(math.ceil(n_tokens / multiple) * multiple)
 
 
-def transformer_config(m: ModelConfig, tp: int, pp: int, rt):
+def recompute_settings(recompute: str) -> dict:
+    """megatron-core's activation recomputation for `--recompute-activations`: `selective` recomputes
+    the attention core (softmax(QK^T)V, the activations quadratic in the sequence) in the backward
+    pass; `full` keeps only each layer's input and recomputes the whole layer (uniform, one layer per
+    unit: the least memory, about one more forward pass of compute)."""
+    if recompute == "selective":
+        return dict(recompute_granularity="selective", recompute_modules=["core_attn"])
+    if recompute == "full":
+        return dict(recompute_granularity="full", recompute_method="uniform", recompute_num_layers=1)
+    return {}
+
+
+def transformer_config(m: ModelConfig, tp: int, pp: int, rt, recompute: str = "none",
+                       sequence_parallel: bool = False):
     import torch
     import torch.nn.functional as F
     from megatron.core.transformer.enums import AttnBackend
@@ -24,7 +37,8 @@ def transformer_config(m: ModelConfig, tp: int, pp: int, rt):
         num_query_groups=m.num_query_groups, ffn_hidden_size=m.ffn_hidden_size, kv_channels=m.kv_channels,
         normalization="RMSNorm", layernorm_epsilon=m.norm_eps, gated_linear_unit=True, activation_func=F.silu,
         add_bias_linear=False, hidden_dropout=0.0, attention_dropout=0.0, init_method_std=m.init_method_std,
-        tensor_model_parallel_size=tp, pipeline_model_parallel_size=pp, sequence_parallel=False,
+        tensor_model_parallel_size=tp, pipeline_model_parallel_size=pp, sequence_parallel=sequence_parallel and tp > 1,
+        **recompute_settings(recompute),
         # CPU: TP-invariant initialisation (TP=2 starts from the same weights as TP=1).
         use_cpu_initialization=not rt.cuda, perform_initialization=True,
         params_dtype=rt.dtype, pipeline_dtype=rt.dtype, bf16=rt.dtype == torch.bfloat16,
@@ -54,6 +68,31 @@ def _pp_invariant_init(spec, seed: int):
     return dataclasses.replace(spec, module=SeededLayer)
 
 
+def _sequence_parallel_norms(spec, config):
+    """Under --sequence-parallel the local spec's norms see only this rank's slice of the sequence;
+    megatron's torch-norm wrapper refuses that (`WrappedTorchNorm` asserts no sequence parallelism,
+    which is why sequence parallelism first failed on a CPU), although the norm itself is per token.
+    The same `torch.nn.RMSNorm`, with its weight marked `sequence_parallel` so megatron all-reduces
+    its gradient over the tensor-parallel ranks (`finalize_model_grads`), does the job; the weights
+    and checkpoint keys are those of the plain norm. Returns a block spec (the final norm too)."""
+    import torch
+    from megatron.core.transformer.spec_utils import ModuleSpec
+    from megatron.core.transformer.transformer_block import (TransformerBlock, TransformerBlockSubmodules,
+                                                             get_num_layers_to_build)
+
+    class SequenceParallelRMSNorm(torch.nn.RMSNorm):
+        def __init__(self, config, hidden_size: int, eps: float = 1e-5, **_):
+            super().__init__(normalized_shape=hidden_size, eps=eps)
+            self.weight.sequence_parallel = config.sequence_parallel
+
+    sub = dataclasses.replace(spec.submodules, input_layernorm=SequenceParallelRMSNorm,
+                              pre_mlp_layernorm=SequenceParallelRMSNorm)
+    layer = dataclasses.replace(spec, submodules=sub)
+    n = get_num_layers_to_build(config)
+    return ModuleSpec(module=TransformerBlock, submodules=TransformerBlockSubmodules(
+        layer_specs=[layer] * n, layer_norm=SequenceParallelRMSNorm))
+
+
 def _arbitrary_mask(spec):
     from megatron.core.transformer.enums import AttnMaskType
     attention = spec.submodules.self_attention
@@ -62,7 +101,7 @@ def _arbitrary_mask(spec):
 
 
 def build_model(m: ModelConfig, vocab_size: int, max_seq: int, tp: int, pp: int, rt, seed: int = 1234,
-                packed: bool = False):
+                packed: bool = False, recompute: str = "none", sequence_parallel: bool = False):
     """One `GPTModel` chunk for this pipeline stage (no virtual pipeline), on `rt.device`.
 
     `packed`: self-attention takes the mask it is given (`AttnMaskType.arbitrary`; the trainer passes
@@ -74,12 +113,14 @@ def build_model(m: ModelConfig, vocab_size: int, max_seq: int, tp: int, pp: int,
     from megatron.core.models.gpt.gpt_layer_specs import (get_gpt_layer_local_spec,
                                                           get_gpt_layer_with_transformer_engine_spec)
 
-    config = transformer_config(m, tp, pp, rt)
+    config = transformer_config(m, tp, pp, rt, recompute, sequence_parallel)
     spec = (get_gpt_layer_with_transformer_engine_spec() if rt.use_te
             else get_gpt_layer_local_spec(normalization="RMSNorm"))
     if packed:
         spec = _arbitrary_mask(spec)
     spec = _pp_invariant_init(spec, seed)
+    if config.sequence_parallel and not rt.use_te:   # the TE spec's fused norms handle it themselves
+        spec = _sequence_parallel_norms(spec, config)
     torch.manual_seed(seed)   # the embedding is built first, from this state, on every layout
     model = GPTModel(config, spec, vocab_size=vocab_size, max_sequence_length=max(max_seq, m.max_position_embeddings),
                      pre_process=ps.is_pipeline_first_stage(), post_process=ps.is_pipeline_last_stage(),

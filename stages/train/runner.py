@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -20,6 +22,7 @@ from .config import (MissingFile, PretrainOptions, TrainConfig, TrainRunOptions,
                      load_preset)
 from .distributed import dist_env
 from .launch import spawn_local
+from .metrics import read_metrics
 from .trainer import resolve_vocab, train
 
 CONFIG = "config.yaml"   # a training output's record: the resolved TrainConfig
@@ -63,17 +66,44 @@ def pretrain_config(data: list[Path], output: Path, options: PretrainOptions, ru
     return resolve_vocab(cfg)
 
 
-def check_output(cfg: TrainConfig, overwrite: bool, world_size: int) -> None:
+def start_command(run: TrainRunOptions) -> None:
+    """First thing a training command does: hide the known third-party warnings (`quiet.py`; not
+    with --verbose) before megatron is imported, and refuse --wandb-project without wandb."""
+    from .metrics import check_wandb
+    from .quiet import install
+    install(run.verbose)
+    check_wandb(run.wandb_project)
+
+
+def check_output(cfg: TrainConfig, overwrite: bool, world_size: int, rank: int = 0) -> None:
     """Resume on an OUTPUT made with the same options; refuse when they changed (naming them), or
-    when OUTPUT is something else; `overwrite` starts over."""
+    when OUTPUT is something else; `overwrite` starts over. Another --steps continues the run
+    (a finished one too): the LR schedule is that of the new total from here on, and the change is
+    appended to `steps_history` in config.yaml (by rank 0)."""
     out = Path(cfg.output)
     if overwrite and world_size > 1:
         # Every rank must refuse alike, whether or not another one has created OUTPUT yet.
         raise UsageError("--overwrite with several ranks would let them delete each other's work; "
                          "delete the output folder once, then start the ranks")
     open_output(out, _OVERWRITABLE if overwrite else TRAINING_OUTPUT, overwrite=overwrite, world_size=world_size)
-    if not overwrite and (out / CONFIG).exists():
-        refuse_changed(out, identity(TrainConfig.load(out / CONFIG)), identity(cfg))
+    if overwrite or not (out / CONFIG).exists():
+        return
+    old = TrainConfig.load(out / CONFIG)
+    refuse_changed(out, identity(old), identity(cfg))
+    cfg.steps_history = list(old.steps_history)
+    if old.steps == cfg.steps:
+        return
+    ckpts = list_checkpoints(out)
+    done = ckpts[-1][0] if ckpts else 0
+    if cfg.steps < done:
+        raise UsageError(f"{out} has trained {done} steps; --steps {cfg.steps} is fewer (its checkpoints are "
+                         "kept: export one, or continue with a larger --steps)")
+    cfg.steps_history.append({"from_steps": old.steps, "to_steps": cfg.steps, "at_step": done,
+                              "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    if rank == 0:
+        cfg.save(out / CONFIG)
+        print(f"{out}: continuing from step {done} to --steps {cfg.steps} (was {old.steps}); the LR schedule is "
+              f"recomputed for {cfg.steps} steps; recorded in {CONFIG} (steps_history)", file=sys.stderr, flush=True)
 
 
 def launch(cfg: TrainConfig, run: TrainRunOptions, dataset=None) -> Optional[dict]:
@@ -82,27 +112,34 @@ def launch(cfg: TrainConfig, run: TrainRunOptions, dataset=None) -> Optional[dic
     the caller built it already, is used by a trainer in this process (spawned ones build their own)."""
     env = dist_env()
     cfg.validate(env.world_size if env.launcher != "single" else run.nproc)
-    check_output(cfg, run.overwrite, env.world_size)
+    check_output(cfg, run.overwrite, env.world_size, env.rank)
     if env.launcher == "single" and run.nproc > 1:
         out = Path(cfg.output)
         job = out / "launch.json"
         write_json_atomic(job, {"kind": "train", "config": cfg.to_dict()})
+        ckpts = list_checkpoints(out)
+        start_step = ckpts[-1][0] if ckpts else 0
         code = spawn_local(run.nproc, job)
         if code != 0:
             raise DscoderError(f"a training process exited with code {code}")
-        return result_summary(summary_from_metrics(out, cfg.steps), cfg)
+        return result_summary(summary_from_metrics(out, cfg.steps, start_step), cfg)
     result = train(cfg, dataset)
     return result_summary(result, cfg) if env.rank == 0 else None
 
 
-def summary_from_metrics(output: Path, steps: int) -> dict:
-    recs = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    return {"steps": steps, "losses": [r["loss"] for r in recs], "final_loss": recs[-1]["loss"] if recs else None}
+def summary_from_metrics(output: Path, steps: int, start_step: int = 0) -> dict:
+    train_rows, _ = read_metrics(output / "metrics.jsonl")
+    losses = [r["loss"] for r in train_rows if r["step"] > start_step]
+    return {"steps": steps, "losses": losses, "final_loss": losses[-1] if losses else None}
 
 
 def result_summary(result: dict, cfg: TrainConfig) -> dict:
     """What a training command prints: OUTPUT, steps, the final loss (None: nothing was left to
-    train) and the newest checkpoint."""
+    train), the last validation (step, loss, perplexity; None without one) and the newest checkpoint."""
     ckpts = list_checkpoints(Path(cfg.output))
+    _, valid = read_metrics(Path(cfg.output) / "metrics.jsonl")
+    last = valid[-1] if valid else None
     return {"output": cfg.output, "steps": cfg.steps, "final_loss": result.get("final_loss"),
+            "val_loss": last["val_loss"] if last else None, "val_ppl": last["val_ppl"] if last else None,
+            "val_step": last["step"] if last else None,
             "checkpoint": str(ckpts[-1][1]) if ckpts else None}

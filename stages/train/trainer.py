@@ -22,10 +22,10 @@ from stages.core.errors import UsageError
 
 from . import checkpoint as ckpt_mod
 from .config import TrainConfig
-from .data import BatchSource, TokenizerInfo, build_train_dataset, copy_tokenizer, tokenizer_dir
+from .data import BatchSource, TokenizerInfo, build_split_datasets, copy_tokenizer, tokenizer_dir
 from .distributed import Runtime, init_runtime, shutdown
 from .hf_io import import_hf_in_subprocess
-from .metrics import MetricsLogger, peak_tflops_per_device, truncate_jsonl
+from .metrics import MetricsLogger, peak_memory_mb, peak_tflops_per_device, truncate_jsonl
 from .model import build_model, flops_per_token
 from .optim import build_optimizer, lr_at, set_lr
 
@@ -59,9 +59,10 @@ def _forward_step(data_iterator, model):
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, rt: Runtime, dataset=None):
-        """`dataset`: anything indexable returning tokens/labels/loss_mask/position_ids; by default
-        the GPTDataset blend over `cfg.data` (`data_format` tokens) or the instruction records
-        (`data_format` instruct, `instruct_data.py`)."""
+        """`dataset`: (train, valid or None, note), each indexable returning tokens/labels/loss_mask/
+        position_ids; by default the GPTDataset blends over `cfg.data` split by `cfg.split` or
+        validated on `cfg.valid_data` (`data_format` tokens, `data.build_split_datasets`), or the
+        instruction records (`data_format` instruct, `instruct_data.build_instruct_datasets`)."""
         import torch
         import torch.distributed as dist
         from megatron.core import parallel_state as ps
@@ -81,7 +82,7 @@ class Trainer:
         if rt.is_rank0 and self.tokenizer:
             if cfg.data_format == "instruct":   # + the chat template it was trained with, eos <|EOT|>
                 from .instruct_data import write_chat_tokenizer
-                write_chat_tokenizer(self.tokenizer.path, self.output / "tokenizer")
+                write_chat_tokenizer(self.tokenizer.path, self.output / "tokenizer", cfg.added_tokens)
             else:
                 copy_tokenizer(self.tokenizer.path, self.output / "tokenizer")
         dist.barrier()
@@ -89,7 +90,8 @@ class Trainer:
         m = cfg.model
         self.vocab_size = m.vocab_size
         self.model = build_model(m, self.vocab_size, cfg.seq_length, cfg.tp, cfg.pp, rt, cfg.seed,
-                                 packed=cfg.data_format == "instruct" and cfg.pack_sequences)
+                                 packed=cfg.data_format == "instruct" and cfg.pack_sequences,
+                                 recompute=cfg.recompute_activations, sequence_parallel=cfg.sequence_parallel)
         ddp_cfg = DistributedDataParallelConfig(grad_reduce_in_fp32=True, overlap_grad_reduce=False,
                                                 use_distributed_optimizer=rt.cuda and cfg.distributed_optimizer)
         module = self.model
@@ -103,14 +105,20 @@ class Trainer:
         self.optimizer = build_optimizer(cfg, [self.ddp], rt)
 
         dp_size, dp_rank = ps.get_data_parallel_world_size(), ps.get_data_parallel_rank()
+        num_valid = cfg.eval_iters * cfg.global_batch if cfg.eval_interval > 0 else 0
         if dataset is None and cfg.data_format == "instruct":
-            from .instruct_data import build_instruct_dataset
-            dataset = build_instruct_dataset(cfg.data, self.tokenizer.path, self.tokenizer.eod, cfg.seq_length,
-                                             cfg.pack_sequences, cfg.seed)
+            from .instruct_data import build_instruct_datasets
+            dataset = build_instruct_datasets(cfg, self.tokenizer.path, self.tokenizer.eod, num_valid > 0)
         if dataset is None:
-            dataset = build_train_dataset(cfg.data, cfg.data_weights, self.tokenizer, cfg.seq_length,
-                                          cfg.steps * cfg.global_batch, cfg.seed, self.output / "data_cache")
-        self.source = BatchSource(dataset, cfg.global_batch, cfg.micro_batch, dp_rank, dp_size, rt.device)
+            dataset = build_split_datasets(cfg.data, cfg.data_weights, self.tokenizer, cfg.seq_length,
+                                           cfg.steps * cfg.global_batch, num_valid, cfg.seed,
+                                           self.output / "data_cache", cfg.split, cfg.valid_data)
+        train_set, valid_set, note = dataset
+        if note and rt.is_rank0:
+            print(f"validation: {note}", file=sys.stderr, flush=True)
+        self.source = BatchSource(train_set, cfg.global_batch, cfg.micro_batch, dp_rank, dp_size, rt.device)
+        self.valid_source = (BatchSource(valid_set, cfg.global_batch, cfg.micro_batch, dp_rank, dp_size, rt.device)
+                             if valid_set is not None and num_valid else None)
         self.start_step = self._restore()
 
     # -- start: resume, or initial weights -------------------------------------------------
@@ -141,7 +149,42 @@ class Trainer:
                 import_hf_in_subprocess(Path(cfg.init_from_hf), target, cfg)
             dist.barrier()
             ckpt_mod.load_model_weights(target, self.model)
+        if cfg.added_tokens:
+            self._mean_init_rows(sorted(int(i) for i in cfg.added_tokens.values()), cfg.mean_init_rows)
+            if rt.is_rank0:
+                print(f"added {', '.join(cfg.added_tokens)} to the tokenizer: embedding and output rows "
+                      f"{', '.join(str(i) for i in cfg.added_tokens.values())} start as the mean of rows "
+                      f"0..{cfg.mean_init_rows - 1}", file=sys.stderr, flush=True)
+        if cfg.init_from_checkpoint or cfg.init_from_hf or cfg.added_tokens:
+            # weights changed outside the optimizer: its fp32 main copies (bf16 training) follow
+            self.optimizer.reload_model_params()
         return 0
+
+    def _mean_init_rows(self, new_ids: list[int], n_rows: int) -> None:
+        """Set the embedding and output-layer rows of `new_ids` to the mean of rows [0, n_rows), on
+        every layout: each tensor-parallel rank holds a contiguous slice of the vocabulary, so the
+        partial sums are all-reduced over the tensor-parallel group."""
+        import torch
+        import torch.distributed as dist
+        from megatron.core import parallel_state as ps
+        tp_rank, group = ps.get_tensor_model_parallel_rank(), ps.get_tensor_model_parallel_group()
+        weights = []
+        if getattr(self.model, "pre_process", False):
+            weights.append(self.model.embedding.word_embeddings.weight)
+        if getattr(self.model, "post_process", False):
+            weights.append(self.model.output_layer.weight)
+        with torch.no_grad():
+            for w in weights:
+                rows = w.shape[0]
+                first = tp_rank * rows
+                own = w[:max(0, min(rows, n_rows - first))]
+                total = own.double().sum(0) if len(own) else torch.zeros(w.shape[1], dtype=torch.float64,
+                                                                         device=w.device)
+                dist.all_reduce(total, group=group)
+                mean = (total / n_rows).to(w.dtype)
+                for i in new_ids:
+                    if first <= i < first + rows:
+                        w[i - first] = mean
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> dict:
@@ -158,7 +201,8 @@ class Trainer:
         peak = cfg.peak_tflops or peak_tflops_per_device(rt.cuda, torch.get_num_threads())
         last_stage = ps.is_pipeline_last_stage()
         n_loss_ranks = ps.get_data_parallel_world_size() * ps.get_tensor_model_parallel_world_size()
-        logger = MetricsLogger(self.output, cfg.steps, enabled=rt.is_rank0, label=cfg.stage)
+        logger = MetricsLogger(self.output, cfg.steps, enabled=rt.is_rank0, label=cfg.stage,
+                               wandb_project=cfg.wandb_project, run_config=cfg.to_dict())
         logger.set_start(self.start_step)
         kill_after = int(os.environ.get(FAULT_ENV, "-1"))
         losses = []
@@ -187,11 +231,14 @@ class Trainer:
                        "tflops_per_device": fpt * tokens_per_step / dt / world / 1e12,
                        "consumed_samples": (step + 1) * cfg.global_batch, "tokens": (step + 1) * tokens_per_step}
                 rec["mfu"] = rec["tflops_per_device"] / peak if peak else None
+                rec["peak_memory_mb"] = self._peak_memory_mb()
                 if loss[1].item() > 0:
                     rec["skipped"] = True
                 losses.append(rec["loss"])
                 logger.log(rec)
                 done = step + 1
+                if self.valid_source is not None and (done % cfg.eval_interval == 0 or done == cfg.steps):
+                    logger.log_validation(self.evaluate(done))
                 if done % cfg.save_interval == 0 or done == cfg.steps:
                     self.save(done)
                 if done == kill_after and rt.is_rank0:
@@ -200,6 +247,44 @@ class Trainer:
             logger.close()
         return {"start_step": self.start_step, "steps": cfg.steps, "losses": losses,
                 "final_loss": losses[-1] if losses else None}
+
+    def _peak_memory_mb(self) -> float:
+        """The largest peak over this job's ranks (collective)."""
+        import torch
+        import torch.distributed as dist
+        t = torch.tensor([peak_memory_mb(self.rt.cuda)], dtype=torch.float64, device=self.rt.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return round(t.item(), 1)
+
+    def evaluate(self, step: int) -> dict:
+        """Mean loss over `eval_iters` global batches of the validation data: the same batches every
+        time (samples [0, eval_iters·B)), so the curve compares like with like. Collective."""
+        import math
+
+        import torch
+        import torch.distributed as dist
+        from megatron.core import parallel_state as ps
+        from megatron.core.pipeline_parallel import get_forward_backward_func
+
+        cfg, rt = self.cfg, self.rt
+        fb = get_forward_backward_func()
+        total = torch.zeros(1, dtype=torch.float64, device=rt.device)
+        self.ddp.eval()
+        try:
+            with torch.no_grad():
+                for k in range(cfg.eval_iters):
+                    out = fb(forward_step_func=_forward_step, data_iterator=self.valid_source.step_iterator(k),
+                             model=[self.ddp], num_microbatches=self.valid_source.num_microbatches,
+                             seq_length=cfg.seq_length, micro_batch_size=cfg.micro_batch, forward_only=True)
+                    if ps.is_pipeline_last_stage():
+                        total[0] += torch.stack([o["lm loss"] for o in out]).double().mean()
+        finally:
+            self.ddp.train()
+        dist.all_reduce(total)
+        n_loss_ranks = ps.get_data_parallel_world_size() * ps.get_tensor_model_parallel_world_size()
+        val_loss = total.item() / n_loss_ranks / cfg.eval_iters
+        return {"step": step, "val_loss": val_loss, "val_ppl": math.exp(min(val_loss, 700.0)),
+                "val_tokens": cfg.eval_iters * cfg.global_batch * cfg.seq_length}
 
     def save(self, step: int) -> Path:
         import torch.distributed as dist

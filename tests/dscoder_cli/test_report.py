@@ -33,27 +33,36 @@ def pipeline(tmp_path_factory) -> Path:
     train = root / "pretrain"
     train.mkdir()
     (train / "metrics.jsonl").write_text("".join(
-        json.dumps({"step": s, "loss": 8.0 / (1 + 0.1 * s), "lr": 1e-3 * min(1, s / 10)}) + "\n" for s in range(1, 51)))
+        json.dumps({"step": s, "loss": 8.0 / (1 + 0.1 * s), "lr": 1e-3 * min(1, s / 10)}) + "\n"
+        + (json.dumps({"step": s, "val_loss": 8.5 / (1 + 0.1 * s), "val_ppl": 2.0}) + "\n" if s % 10 == 0 else "")
+        for s in range(1, 51)))
+    # two models evaluated: a partial run (--limit 10) of one, a complete HumanEval of another
     ev = root / "eval"
     ev.mkdir()
-    (ev / "summary.json").write_text(json.dumps({"benchmarks": {"humaneval": {"pass@1": 0.0},
-                                                                "mbpp": {"pass@1": 0.02}}}))
+    (ev / "summary.json").write_text(json.dumps({"model": "/runs/extend", "benchmarks": {
+        "humaneval": {"pass@1": 0.1, "tasks": 10, "tasks_executed": 10}, "mbpp": {"pass@1": 0.02, "tasks": 500,
+                                                                                 "tasks_executed": 500}}}))
+    ev2 = root / "eval-instruct"
+    ev2.mkdir()
+    (ev2 / "summary.json").write_text(json.dumps({"model": "/runs/instruct", "benchmarks": {
+        "humaneval": {"pass@1": 0.25, "tasks": 164, "tasks_executed": 164}}}))
     return root
 
 
 def test_collect_finds_every_kind(pipeline):
     c = collect([pipeline])
     assert [d.stage for d in c.data] == ["crawl", "filter", "topo-sort", "dedup"]
-    assert len(c.training) == 1 and len(c.evals) == 1
+    assert len(c.training) == 1 and len(c.evals) == 2
+    assert len(c.training[0].metrics) == 50 and [v["step"] for v in c.training[0].validation] == [10, 20, 30, 40, 50]
     assert c.data[0].stats["rows_in"] == c.data[0].stats["rows_kept"] + c.data[0].stats["rows_rejected"]
 
 
 def test_report_renders_every_chart_in_chromium(cli, pipeline, tmp_path):
     out = tmp_path / "report.html"
     r = cli("report", pipeline, out)
-    assert "4 data stages, 1 training runs, 1 evaluations" in r.stdout
+    assert "4 data stages, 1 training runs, 2 evaluations" in r.stdout
     html = out.read_text()
-    charts = ["funnel", "rejected-per-rule", "languages", "loss", "learning-rate", "pass-at-1"]
+    charts = ["funnel", "rejected-per-rule", "languages", "loss", "validation-loss", "learning-rate", "pass-at-1"]
     for name in charts:
         assert f'data-chart="{name}"' in html, name
     assert "<script" not in html and "http://" not in html and "https://" not in html  # self-contained
@@ -119,3 +128,26 @@ def test_status_and_report_count_each_file_of_a_sample_in_its_own_language(cli, 
     html = (tmp_path / "r.html")
     cli("report", tmp_path / "samples", html)
     assert "every file in its own language" in html.read_text()
+
+
+def test_report_is_honest_about_partial_evals_models_and_rows(pipeline, tmp_path):
+    import re
+
+    from dscoder_cli.report.render import render
+    html = render(collect([pipeline]))
+    # each eval folder is its own series, named by model and folder; never one merged "this model"
+    assert "this model" not in html
+    assert "extend (eval)" in html and "instruct (eval-instruct)" in html
+    row = re.search(r"<tr><td>extend \(eval\)</td><td>humaneval</td>(.*?)</tr>", html).group(1)
+    assert "10 / 164" in row and "partial" in row and "on all 164 tasks" in row
+    row = re.search(r"<tr><td>instruct \(eval-instruct\)</td><td>humaneval</td>(.*?)</tr>", html).group(1)
+    assert "164 / 164" in row and "complete" in row and "34.8" in row
+    row = re.search(r"<tr><td>extend \(eval\)</td><td>mbpp</td>(.*?)</tr>", html).group(1)
+    assert "500 / 500" in row and "complete" in row
+    assert "Partial: pass@1 over the tasks evaluated only" in html
+    # training and validation curves of the run, each its own series
+    assert "pretrain (pretrain) train" in html and "pretrain (pretrain) validation" in html
+    # the funnel counts rows (files, then samples), not only MB
+    assert re.search(r"<td>crawl \(files\)</td><td>files</td>", html)
+    assert re.search(r"<td>topo-sort \(samples\)</td><td>samples</td>", html)
+    assert "crawl (files): files" in html and "dedup (dedup): samples" in html

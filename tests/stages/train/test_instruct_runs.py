@@ -153,7 +153,7 @@ def test_instruct_from_a_released_style_hf_folder_learns_reversal(work):
     out = work / "run"
     run = run_cli("instruct", work / "base-hf", work / "train.jsonl", out, "--lr", 5e-3, "--warmup-steps", 10,
                   "--steps", 200, "--seq-length", 160, "--global-batch", 16, "--micro-batch", 8,
-                  "--min-lr-ratio", 0.1, "--save-interval", 1000, "--json", timeout=900)
+                  "--min-lr-ratio", 0.1, "--save-interval", 1000, "--split", 1, "--json", timeout=900)
     assert json.loads(run.stdout.splitlines()[-1])["steps"] == 200
     assert '"examples": 200' in run.stderr
     recs = read_metrics(out)
@@ -193,7 +193,7 @@ def test_instruct_continues_from_a_dscoder_output_at_tp2_with_packing(work):
     out = work / "run2"
     run = run_cli("instruct", work / "run", work / "heldout.jsonl", out, "--lr", 1e-12, "--warmup-steps", 0,
                   "--steps", 2, "--seq-length", 320, "--global-batch", 4, "--micro-batch", 2, "--pack",
-                  "--tp", 2, "--nproc", 2, "--json")
+                  "--tp", 2, "--nproc", 2, "--split", 1, "--json")
     stats = json.loads(run.stderr.split("instruct data: ")[1].splitlines()[0])
     assert stats["examples"] == 40 and stats["sequences"] < 40       # packed
     assert len(read_metrics(out)) == 2 and (out / "tokenizer" / "tokenizer_config.json").exists()

@@ -175,3 +175,37 @@ def test_batch_in_tokens_and_steps_from_epochs():
     assert batch_from_tokens(4 * 1024 * 1024, 4096, 1, 1) == 1024      # paper: 4M-token batches
     assert batch_from_tokens(4 * 1024 * 1024, 4096, 4, 3) == 1020      # a multiple of micro x dp
     assert batch_from_tokens(100, 4096, 2, 2) == 4
+
+
+def test_every_record_format_becomes_the_same_chat():
+    want = [{"role": "user", "content": "Add 2 and 3."}, {"role": "assistant", "content": "5"}]
+    records = [
+        {"messages": want},
+        {"conversations": [{"from": "human", "value": "Add 2 and 3."}, {"from": "gpt", "value": "5"}]},
+        {"instruction": "Add 2 and 3.", "output": "5"},
+        {"prompt": "Add 2 and 3.", "completion": "5"},
+    ]
+    for rec in records:
+        assert record_messages(rec) == want, rec
+    system = {"conversations": [{"from": "system", "value": "Be terse."}, {"from": "human", "value": "Hi"},
+                                {"from": "gpt", "value": "Hi."}]}
+    assert [m["role"] for m in record_messages(system)] == ["system", "user", "assistant"]
+    with pytest.raises(ValueError, match="unknown ShareGPT speaker 'robot'"):
+        record_messages({"conversations": [{"from": "robot", "value": "x"}]})
+    with pytest.raises(ValueError, match="needs at least one assistant turn"):
+        record_messages({"conversations": [{"from": "human", "value": "x"}]})
+    with pytest.raises(ValueError, match="expected one of"):
+        record_messages({"question": "x", "answer": "y"})
+
+
+def test_split_ranges_follow_megatron():
+    from stages.train.config import split_weights
+    from stages.train.data import split_ranges
+    assert split_ranges(1000, "969,30,1") == [(0, 969), (969, 999), (999, 1000)]
+    assert split_ranges(7, "969,30,1") == [(0, 7), (7, 7), (7, 7)]        # too small: no valid document
+    assert split_ranges(10, "98,2") == [(0, 10), (10, 10), (10, 10)]
+    assert split_ranges(10, "70,30,0") == [(0, 7), (7, 10), (10, 10)]
+    assert split_weights("1") == [1.0, 0.0, 0.0]
+    for bad in ("0,1,0", "a,b", "1,2,3,4", "-1,2"):
+        with pytest.raises(ValueError):
+            split_weights(bad)

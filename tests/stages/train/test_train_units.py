@@ -53,8 +53,10 @@ def test_model_yaml_and_identity(tmp_path):
     b = TrainConfig.from_dict(a.to_dict())
     b.tp, b.save_interval = 2, 5
     assert changed_options(a, b) == []
-    b.steps, b.model.hidden_size = 11, 64
-    assert changed_options(a, b) == ["model.hidden_size", "steps"]
+    b.steps, b.model.hidden_size = 11, 64     # another --steps continues the run: not an identity change
+    assert changed_options(a, b) == ["model.hidden_size"]
+    b.split = "90,10,0"
+    assert changed_options(a, b) == ["model.hidden_size", "split"]
 
 
 def test_launcher_environment():

@@ -86,20 +86,42 @@ def write_model_yaml(path: Path, **over) -> Path:
     return path
 
 
-def run_cli(*args, env_extra: dict | None = None, timeout: int = 600, check: bool = True):
-    """`python -m dscoder_cli ARGS` in a fresh process (1 thread per process)."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), **(env_extra or {}))
+def run_cli(*args, env_extra: dict | None = None, timeout: int = 600, check: bool = True, umask: int | None = None):
+    """`python -m dscoder_cli ARGS` in a fresh process (1 thread per process; `umask`: its umask)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    env.update(env_extra or {})
     env.pop("RANK", None)
     env.pop("WORLD_SIZE", None)
+    env.pop("DSCODER_VERBOSE", None)
     proc = subprocess.run([sys.executable, "-m", "dscoder_cli", *map(str, args)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout,
+                          preexec_fn=None if umask is None else (lambda: os.umask(umask)))
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-6000:]}")
     return proc
 
 
 def read_metrics(output: Path) -> list[dict]:
-    return [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    """The training rows of OUTPUT/metrics.jsonl (validation rows: `read_validation`)."""
+    rows = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return [r for r in rows if "val_loss" not in r]
+
+
+def read_validation(output: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return [r for r in rows if "val_loss" in r]
+
+
+def modes(root: Path) -> dict[str, int]:
+    """Permission bits of every file and folder under `root` (relative path -> mode)."""
+    out = {".": root.stat().st_mode & 0o7777}
+    for p in sorted(root.rglob("*")):
+        if not p.is_symlink():
+            out[str(p.relative_to(root))] = p.stat().st_mode & 0o7777
+    return out
+
+
+THIRD_PARTY_MARKERS = ("Warning:", "warnings.warn", "site-packages", "[rank")
 
 
 # ----------------------------------------------------------------------------- extend-context / instruct
