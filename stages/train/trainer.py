@@ -25,7 +25,7 @@ from .config import TrainConfig
 from .data import BatchSource, TokenizerInfo, build_train_dataset, copy_tokenizer, tokenizer_dir
 from .distributed import Runtime, init_runtime, shutdown
 from .hf_io import import_hf_in_subprocess
-from .metrics import MetricsLogger, peak_tflops_per_device, truncate_jsonl
+from .metrics import MetricsLogger, StepProfiler, peak_memory_gib, peak_tflops_per_device, truncate_jsonl
 from .model import build_model, flops_per_token
 from .optim import build_optimizer, lr_at, set_lr
 
@@ -160,10 +160,15 @@ class Trainer:
         n_loss_ranks = ps.get_data_parallel_world_size() * ps.get_tensor_model_parallel_world_size()
         logger = MetricsLogger(self.output, cfg.steps, enabled=rt.is_rank0, label=cfg.stage)
         logger.set_start(self.start_step)
+        profiler = StepProfiler(rt.cuda, enabled=rt.is_rank0)
+        if rt.is_rank0:
+            print(f"{cfg.stage}: {rt.device}, {str(rt.dtype).replace('torch.', '')}, layer spec "
+                  f"{getattr(self.model, 'dscoder_layer_spec', '?')}", file=sys.stderr, flush=True)
         kill_after = int(os.environ.get(FAULT_ENV, "-1"))
         losses = []
         try:
             for step in range(self.start_step, cfg.steps):
+                profiler.before(step + 1)
                 t0 = time.perf_counter()
                 lr = lr_at(step, cfg)
                 set_lr(self.optimizer, lr, cfg.weight_decay)
@@ -185,12 +190,14 @@ class Trainer:
                        "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
                        "tokens_per_s": tokens_per_step / dt, "step_time_s": dt,
                        "tflops_per_device": fpt * tokens_per_step / dt / world / 1e12,
-                       "consumed_samples": (step + 1) * cfg.global_batch, "tokens": (step + 1) * tokens_per_step}
+                       "consumed_samples": (step + 1) * cfg.global_batch, "tokens": (step + 1) * tokens_per_step,
+                       "peak_memory_gib": peak_memory_gib(rt.cuda)}
                 rec["mfu"] = rec["tflops_per_device"] / peak if peak else None
                 if loss[1].item() > 0:
                     rec["skipped"] = True
                 losses.append(rec["loss"])
                 logger.log(rec)
+                profiler.after(step + 1)
                 done = step + 1
                 if done % cfg.save_interval == 0 or done == cfg.steps:
                     self.save(done)
