@@ -34,6 +34,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -262,6 +263,7 @@ class Check:
             raise StepFailed(f"exit {code} after {len(recs)} steps (expected the planned kill after step {s + 1})",
                              log_tail=log)
         timed = [r for r in recs if p.warmup < r["step"] <= p.warmup + p.timed]
+        runtime = re.search(r"^pretrain: (.*)$", tail(self.work / "logs" / "pretrain.log", 10**6), re.M)
         meta = checkpoint_meta(self.run_dir, s)
         mfu = [r["mfu"] for r in timed if r.get("mfu") is not None]
         result = {"model": p.model, "seq_length": p.seq_length, "global_batch": p.global_batch,
@@ -272,6 +274,7 @@ class Check:
                   "mfu": statistics.median(mfu) if mfu else None,
                   "peak_memory_gib": max(r["peak_memory_gib"] for r in recs),
                   "layer_spec": meta.get("layer_spec"), "params_dtype": meta.get("params_dtype"),
+                  "runtime": runtime.group(1) if runtime else None,   # device, process group, dtype, spec
                   "losses": [round(r["loss"], 5) for r in recs], "checkpoint_step": s,
                   "loss_after_checkpoint": recs[s]["loss"]}
         if profile.exists():

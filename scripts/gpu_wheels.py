@@ -14,8 +14,9 @@ leaves out what the target has already, to keep the folder small.
 
 `install` runs on the target: `pip install --no-index --no-deps --target TARGET` of the wheels whose
 distribution this interpreter lacks (its own numpy, transformers, ... are kept), then checks every
-requirement against what is importable with TARGET first on sys.path, and prints a JSON summary
-(exit 1 when a requirement is unmet). Use it with `PYTHONPATH=TARGET:REPO`.
+requirement against what is importable with TARGET first on sys.path and prints a JSON summary whose
+`unmet` lists the requirements still not satisfied (the check goes on and records them: an older
+preinstalled package may do for the commands it runs). Use it with `PYTHONPATH=TARGET:REPO`.
 """
 
 from __future__ import annotations
@@ -160,7 +161,9 @@ def main(argv=None) -> int:
         return 0
     result = install(a.folder, a.target)
     print(json.dumps(result, indent=1))
-    return 1 if result["unmet"] else 0
+    if result["unmet"]:
+        print(f"gpu_wheels: unmet requirements: {', '.join(result['unmet'])}", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

@@ -59,12 +59,13 @@ def test_pretrain_numbers(report):
     p = report["steps"]["pretrain"]
     assert p["timed_steps"] == PLAN.timed and p["checkpoint_step"] == S
     assert p["layer_spec"] == "local-unfused" and p["params_dtype"] == "float32"
+    assert p["runtime"] == "cpu, gloo, float32, layer spec local-unfused"
     for key in ("tokens_per_s", "tflops_per_device", "mfu", "peak_memory_gib", "step_time_s"):
         assert isinstance(p[key], float) and p[key] > 0, key
     assert math.isclose(p["tokens_per_s"] * p["step_time_s"], PLAN.global_batch * PLAN.seq_length, rel_tol=0.2)
     assert len(p["losses"]) == S + 1 and all(math.isfinite(x) for x in p["losses"])
     assert p["losses"][-1] < p["losses"][0]                 # it trains
-    assert str(p["mfu"] * 100)[:3] in report["note"].replace(".", "") or "MFU" in report["note"]
+    assert f"MFU {100 * p['mfu']:.1f}%" in report["note"] and f"{p['tokens_per_s']:,.0f} tokens/s" in report["note"]
 
 
 def test_the_checkpoint_resumes_with_the_same_loss_on_both_paths(report):

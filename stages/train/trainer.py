@@ -162,8 +162,8 @@ class Trainer:
         logger.set_start(self.start_step)
         profiler = StepProfiler(rt.cuda, enabled=rt.is_rank0)
         if rt.is_rank0:
-            print(f"{cfg.stage}: {rt.device}, {str(rt.dtype).replace('torch.', '')}, layer spec "
-                  f"{getattr(self.model, 'dscoder_layer_spec', '?')}", file=sys.stderr, flush=True)
+            print(f"{cfg.stage}: {rt.device}, {dist.get_backend()}, {str(rt.dtype).replace('torch.', '')}, "
+                  f"layer spec {getattr(self.model, 'dscoder_layer_spec', '?')}", file=sys.stderr, flush=True)
         kill_after = int(os.environ.get(FAULT_ENV, "-1"))
         losses = []
         try:
