@@ -2,9 +2,10 @@
 
 - `sdpa`: the local spec with torch SDPA attention gives the unfused DotProductAttention's logits
   (causal, GQA, and the packed block-diagonal mask);
-- `precision`: a checkpoint written by a bf16 run (megatron's mixed-precision optimizer, as on a GPU)
-  resumes in fp32 with the fp32 main weights and the Adam state, and an fp32 one resumes in bf16;
-  RNG states saved on CUDA are not fed to the CPU generator.
+- `precision`: a checkpoint written by a bf16 run with SDPA attention (megatron's mixed-precision
+  optimizer, as on a GPU) resumes in fp32 with the unfused attention of a CPU, from the fp32 main
+  weights and the Adam state, and an fp32 one resumes in bf16; RNG states saved on CUDA are not fed
+  to the CPU generator.
 
 megatron refuses its mixed-precision optimizer for CPU tensors (it checks `param.type()` against the
 `torch.cuda.*Tensor` names) but runs it fine: `cuda_type_names()` lets the bf16 runs here build it.
@@ -86,6 +87,7 @@ def precision_checks(rt, m, work: Path) -> dict:
     from stages.train.checkpoint import list_checkpoints, read_meta
     from stages.train.config import TrainConfig
     from stages.train.data import build_train_dataset, TokenizerInfo
+    from stages.train.model import LOCAL_ATTENTION_ENV
     from stages.train.trainer import Trainer
     from train_testlib import make_token_folder, stdlib_texts
 
@@ -100,10 +102,12 @@ def precision_checks(rt, m, work: Path) -> dict:
     dataset = build_train_dataset([str(tokens)], None, TokenizerInfo.load(tokens / "tokenizer"), 32, 2 * 8, 1234,
                                   work / "cache")
     result = {}
+    os.environ[LOCAL_ATTENTION_ENV] = "sdpa"      # the GPU's local spec
     with cuda_type_names():                      # 1. bf16 run, 2 steps -> step-2 checkpoint
         t16 = Trainer(cfg(2), rt16, dataset)
         result["bf16_losses"] = t16.run()["losses"]
         before = named_state(t16)
+    os.environ.pop(LOCAL_ATTENTION_ENV)
     ckpt2 = list_checkpoints(out_dir)[-1][1]
     result["bf16_meta"] = {k: read_meta(ckpt2).get(k) for k in ("params_dtype", "layer_spec")}
     rng_file = ckpt2 / "rng" / "rank-00000.pt"    # as a GPU writes it: CUDA generator states
@@ -114,7 +118,7 @@ def precision_checks(rt, m, work: Path) -> dict:
     try:                                          # 2. resumed in fp32
         t32 = Trainer(cfg(4), rt, dataset)
         after = named_state(t32)
-        result["fp32_resume"] = {"start_step": t32.start_step, "weights_vs_bf16_mains": max_diff(before, after, 0),
+        result["fp32_resume"] = {"start_step": t32.start_step, "layer_spec": t32.model.dscoder_layer_spec, "weights_vs_bf16_mains": max_diff(before, after, 0),
                                  "exp_avg_diff": max_diff(before, after, 1),
                                  "dtype": str(next(t32.model.parameters()).dtype)}
         result["fp32_losses"] = t32.run()["losses"]   # steps 3, 4 -> step-4 checkpoint (fp32)
@@ -122,6 +126,7 @@ def precision_checks(rt, m, work: Path) -> dict:
     except Exception as e:
         result["fp32_resume"] = {"error": f"{type(e).__name__}: {e}"}
         return result
+    os.environ[LOCAL_ATTENTION_ENV] = "sdpa"
     with cuda_type_names():                       # 3. the fp32 checkpoint resumed in bf16
         t16b = Trainer(cfg(5), rt16, dataset)
         again = named_state(t16b)
@@ -131,6 +136,7 @@ def precision_checks(rt, m, work: Path) -> dict:
                                  "exp_avg_diff": max_diff(fp32_end, again, 1), "model_vs_mains": model_vs_mains,
                                  "dtype": str(next(t16b.model.parameters()).dtype)}
         result["bf16_losses_after"] = t16b.run()["losses"]
+    os.environ.pop(LOCAL_ATTENTION_ENV)
     return result
 
 

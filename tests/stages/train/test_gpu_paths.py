@@ -38,10 +38,10 @@ def test_sdpa_attention_gives_the_unfused_logits(job, mask):
 
 def test_bf16_checkpoint_resumes_in_fp32_from_its_main_weights(job):
     p = job["precision"]
-    assert p["bf16_meta"] == {"params_dtype": "bfloat16", "layer_spec": "local-unfused"}
+    assert p["bf16_meta"] == {"params_dtype": "bfloat16", "layer_spec": "local-sdpa"}   # as on a GPU
     r = p["fp32_resume"]
     assert "error" not in r, r["error"]           # before: KeyError 'pre_wd_mult'; CUDA RNG states: RuntimeError
-    assert r["start_step"] == 2 and r["dtype"] == "torch.float32"
+    assert r["start_step"] == 2 and r["dtype"] == "torch.float32" and r["layer_spec"] == "local-unfused"
     assert r["weights_vs_bf16_mains"] == 0.0 and r["exp_avg_diff"] == 0.0
     # it trains on (steps 3 and 4) with the CUDA-saved RNG states ignored
     assert len(p["fp32_losses"]) == 2 and all(math.isfinite(x) for x in p["fp32_losses"])
