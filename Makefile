@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo-out
 
-.PHONY: setup demo test bench lint docs clean
+.PHONY: setup demo test bench lint docs clean gpu-check gpu-check-dry gpu-wheels
 
 setup: $(STAMP)
 
@@ -31,5 +31,23 @@ docs: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check --select F,E9 dscoder_cli stages tests benchmarks scripts
 
+# The GPU check (docs/pretrain.md, "On GPUs"). On the CUDA machine, with the preinstalled torch and
+# the wheels made here by `make gpu-wheels` (no .venv there: its torch pin is the CPU build):
+#   make gpu-check WHEELS=.gpu-wheels GPU_CHECK_ARGS="--report $$OUT/gpu-check.json"
+WHEELS ?= .gpu-wheels
+GPU_IMAGE ?= scripts/gpu-image-h200.txt
+GPU_CHECK_ARGS ?=
+
+gpu-check:
+	bash scripts/gpu-check.sh --wheels $(WHEELS) $(GPU_CHECK_ARGS)
+
+# the same steps at tiny size on this CPU (tests/test_gpu_check.py runs it in `make test`)
+gpu-check-dry: $(STAMP)
+	PYTHON=$(BIN)/python bash scripts/gpu-check.sh --dry-run $(GPU_CHECK_ARGS)
+
+# cp312 manylinux wheels of everything dscoder needs but torch, minus what GPU_IMAGE lists
+gpu-wheels: $(STAMP)
+	$(BIN)/python scripts/gpu_wheels.py download $(WHEELS) --python-version 3.12 --have $(GPU_IMAGE)
+
 clean:
-	rm -rf $(DEMO) build *.egg-info
+	rm -rf $(DEMO) build *.egg-info gpu-check-out

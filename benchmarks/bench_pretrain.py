@@ -1,7 +1,7 @@
 """Training throughput: tokens/s and MFU of `dscoder pretrain`.
 
 CPU: the `tiny` preset, one process. GPU (when CUDA is present): the `1.3b` preset at sequence 4096,
-bf16 (paper target for this project: >= 45% MFU on one H100). Tokens are stdlib sources encoded
+bf16 (paper target for this project: >= 40% MFU for 1.3b at seq 4096). Tokens are stdlib sources encoded
 with a small byte-level BPE trained here, written in the tokenize stage's `.bin/.idx` format.
 
     python -m benchmarks.bench_pretrain [--steps N]

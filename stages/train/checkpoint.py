@@ -3,13 +3,17 @@
 Layout of a training OUTPUT:
 
     OUTPUT/checkpoints/step-0000500/    one checkpoint: dist-checkpoint files (model + optimizer),
-        dscoder.json                    step, consumed samples, parallel layout, model config (written last:
-                                        a folder without it is incomplete and ignored)
+        dscoder.json                    step, consumed samples, parallel layout, model config, params
+                                        dtype and layer spec (written last: a folder without it is
+                                        incomplete and ignored)
         rng/rank-00000.pt               each rank's RNG states (restored when the layout is unchanged)
     OUTPUT/config.yaml, OUTPUT/tokenizer/, OUTPUT/metrics.jsonl
 
 A checkpoint is written to a hidden temporary folder and renamed when complete (`atomic_dir`); the
-newest `keep` are kept.
+newest `keep` are kept. A checkpoint written in bf16 on a GPU (megatron's mixed-precision optimizer:
+bf16 model weights, fp32 main weights in the optimizer state) resumes in fp32 on a CPU from its fp32
+main weights, and an fp32 one resumes in bf16 (`_load_across_precision`); RNG states are restored
+only on the kind of device that saved them.
 Wherever a command takes a CHECKPOINT it accepts OUTPUT (its newest checkpoint) or one checkpoint folder.
 """
 
@@ -119,6 +123,10 @@ def _model_sharded(model):
     return model.sharded_state_dict(prefix="")
 
 
+def dtype_name(dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
 def save_checkpoint(output: Path, step: int, model, optimizer, meta: dict, rt, keep: int) -> Path:
     """Collective: every rank calls it. `model` is the unwrapped GPTModel chunk."""
     import torch
@@ -139,7 +147,9 @@ def save_checkpoint(output: Path, step: int, model, optimizer, meta: dict, rt, k
         torch.save(_rng_state(rt.cuda), tmp / "rng" / f"rank-{dist.get_rank():05d}.pt")
         _barrier()
         if rt.is_rank0:
-            (tmp / MARKER).write_text(json.dumps(dict(meta, step=step), indent=1))
+            meta = dict(meta, step=step, params_dtype=dtype_name(rt.dtype),
+                        layer_spec=getattr(model, "dscoder_layer_spec", None))
+            (tmp / MARKER).write_text(json.dumps(meta, indent=1))
     if rt.is_rank0:
         for _, old in list_checkpoints(output)[:-keep] if keep > 0 else []:
             shutil.rmtree(old, ignore_errors=True)
@@ -162,20 +172,90 @@ def _load_into(model, sd) -> None:
 
 
 def load_checkpoint(ckpt: Path, model, optimizer, rt, same_layout: bool) -> dict:
-    """Model, optimizer and (when the parallel layout is unchanged) RNG states; returns the meta."""
+    """Model, optimizer and (when the parallel layout and the device kind are unchanged) RNG states;
+    returns the meta."""
     import torch
     import torch.distributed as dist
     from megatron.core import dist_checkpointing
 
+    meta = read_meta(ckpt)
     msd = _model_sharded(model)
-    state = {"model": msd, "optimizer": optimizer.sharded_state_dict(msd, is_loading=True)}
-    loaded = dist_checkpointing.load(state, str(ckpt))
-    _load_into(model, loaded["model"])
-    optimizer.load_state_dict(loaded["optimizer"])
+    saved_fp32 = meta.get("params_dtype", "float32") == "float32"   # checkpoints before the field: CPU, fp32
+    if saved_fp32 == (rt.dtype == torch.float32):
+        state = {"model": msd, "optimizer": optimizer.sharded_state_dict(msd, is_loading=True)}
+        loaded = dist_checkpointing.load(state, str(ckpt))
+        _load_into(model, loaded["model"])
+        optimizer.load_state_dict(loaded["optimizer"])
+    else:
+        _load_across_precision(ckpt, model, optimizer, msd, to_fp32=not saved_fp32)
     rng_file = Path(ckpt) / "rng" / f"rank-{dist.get_rank():05d}.pt"
     if same_layout and rng_file.exists():
-        _set_rng_state(torch.load(rng_file, weights_only=False), rt.cuda)
-    return read_meta(ckpt)
+        rng = torch.load(rng_file, weights_only=False)
+        # CUDA generator states (16 bytes) cannot seed the CPU generator (and the reverse): a run
+        # resumed on the other kind of device keeps its fresh RNG (dropout is 0 in every preset).
+        if (rng.get("cuda") is not None) == rt.cuda:
+            _set_rng_state(rng, rt.cuda)
+    return meta
+
+
+def _only_optimizer(optimizer):
+    inner = getattr(optimizer, "chained_optimizers", [optimizer])
+    if len(inner) != 1:
+        raise RuntimeError(f"resuming across precisions needs one optimizer, found {len(inner)}")
+    return inner[0]
+
+
+def _load_across_precision(ckpt: Path, model, optimizer, msd, to_fp32: bool) -> None:
+    """bf16 checkpoint -> fp32 run: the model takes the fp32 main weights that megatron's
+    mixed-precision optimizer saved (`optimizer.state.fp32_param.*`); the Adam state has the same keys.
+    fp32 checkpoint -> bf16 run: the saved weights become the fp32 main weights, and the bf16 model
+    weights are rounded from them (as the mixed-precision optimizer does after every step)."""
+    import dataclasses
+
+    import torch
+    from megatron.core import dist_checkpointing
+    from megatron.core.dist_checkpointing.mapping import ShardedTensor, ShardedTensorFactory
+    from megatron.core.dist_checkpointing.optimizer import (get_param_id_to_sharded_param_map,
+                                                            make_sharded_optimizer_tensor)
+
+    inner = _only_optimizer(optimizer)
+    if to_fp32:   # FP32Optimizer: its params are the model's
+        params = list(inner.get_parameters())
+        id_map = get_param_id_to_sharded_param_map(msd, params)
+        mains = [torch.empty_like(p, dtype=torch.float32) for p in params]
+        groups = [g["params"] for g in inner.optimizer.state_dict()["param_groups"]]
+        saved_layout = {"optimizer": inner.sharded_state_dict(msd, is_loading=True),   # the mixed layout
+                        "fp32_from_fp16_params": [[make_sharded_optimizer_tensor(id_map[i], mains[i],
+                                                                                 prefix="optimizer.state.fp32_param")
+                                                   for i in group] for group in groups]}
+        loaded = dist_checkpointing.load({"model": msd, "optimizer": saved_layout}, str(ckpt))
+        _load_into(model, loaded["model"])
+        with torch.no_grad():
+            for group, got in zip(groups, loaded["optimizer"]["fp32_from_fp16_params"]):
+                for i, main in zip(group, got):
+                    params[i].copy_(main)
+        inner.load_state_dict(loaded["optimizer"]["optimizer"])
+        return
+    # Float16OptimizerWithFloat16Params: bf16 model params, fp32 main params
+    pairs = [(p, m) for g16, g32 in zip(inner.float16_groups, inner.fp32_from_float16_groups) for p, m in zip(g16, g32)]
+    main_of = {id(p): m for p, m in pairs}
+    # the model's sharded tensors (a flat dict), loaded into the main params instead
+    # (SwiGLU's fc1 is a factory: gate and up are stored apart)
+    targets = {k: main_of[id(v.data)] for k, v in msd.items()
+               if isinstance(v, (ShardedTensor, ShardedTensorFactory)) and id(v.data) in main_of}
+    request = {k: dataclasses.replace(v, data=targets[k], **({"dtype": torch.float32} if isinstance(v, ShardedTensor)
+                                                              else {}))
+               if k in targets else v for k, v in msd.items()}
+    loaded = dist_checkpointing.load({"model": request, "optimizer": inner.sharded_state_dict(msd, is_loading=True)
+                                      ["optimizer"]}, str(ckpt))   # the fp32 layout
+    if len(targets) != len(pairs):
+        raise RuntimeError(f"{len(pairs) - len(targets)} parameters have no checkpoint entry")
+    with torch.no_grad():
+        for k, main in targets.items():
+            main.copy_(loaded["model"][k])
+        for p, main in pairs:
+            p.copy_(main)
+    inner.load_state_dict({"optimizer": loaded["optimizer"], "fp32_from_fp16_params": inner.fp32_from_float16_groups})
 
 
 def clean_incomplete(output: Path) -> None:

@@ -171,3 +171,29 @@ def megatron_logits(checkpoint: Path, tokens):
             return model(tokens, pos, None).float().cpu()
     finally:
         shutdown()
+
+
+def megatron_greedy(checkpoint: Path, prompt: list[int], new_tokens: int) -> tuple[list[int], "object"]:
+    """Greedy continuation of `prompt` by a checkpoint's megatron model (TP=1, fp32, this process; the
+    whole sequence each step, no KV cache), over the exported vocabulary only (padding rows are
+    dropped by export-hf). Returns the new tokens and the logits [1, s, vocab] of the final sequence."""
+    import torch
+    path = ck.resolve_checkpoint(checkpoint)
+    m = ModelConfig(**ck.read_meta(path)["model"])
+    vocab = m.hf_vocab_size or m.vocab_size
+    model, rt = _single_process_model(m)
+    try:
+        ck.load_model_weights(path, model)
+        model.eval()
+        ids = list(prompt)
+        with torch.no_grad():
+            for step in range(new_tokens + 1):
+                tokens = torch.tensor([ids], device=rt.device)
+                pos = torch.arange(len(ids), device=rt.device).unsqueeze(0)
+                logits = model(tokens, pos, None)[..., :vocab]
+                if step < new_tokens:
+                    ids.append(int(logits[0, -1].argmax()))
+        return ids[len(prompt):], logits[:, :-1].float().cpu()
+    finally:
+        del model
+        shutdown()

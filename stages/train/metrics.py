@@ -15,9 +15,12 @@ from typing import Optional
 
 from stages.core.atomic import write_text_atomic
 
-# Dense bf16 peak per GPU (no sparsity), from NVIDIA's data sheets.
-GPU_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "GH200": 989.0, "A100": 312.0, "A10G": 125.0, "L40S": 362.0,
-                   "L4": 121.0, "B200": 2250.0}
+# Dense bf16 peak per GPU (no sparsity), from NVIDIA's data sheets, keyed by a part of
+# `torch.cuda.get_device_name()` ("NVIDIA H200", "NVIDIA H100 80GB HBM3", "NVIDIA H100 PCIe"); the
+# longest matching key wins, so the PCIe/NVL parts are not taken for SXM ones.
+GPU_PEAK_TFLOPS = {"H200": 989.0, "H200 NVL": 835.0, "GH200": 989.0, "H100": 989.0, "H100 PCIe": 756.0,
+                   "H100 NVL": 835.0, "H800": 989.0, "H20": 148.0, "A100": 312.0, "A800": 312.0, "A10G": 125.0,
+                   "L40S": 362.0, "L40": 181.0, "L4": 121.0, "B200": 2250.0, "GB200": 2500.0}
 
 
 def cpu_peak_tflops(threads: int) -> float:
@@ -50,12 +53,68 @@ def peak_tflops_per_device(cuda: bool, threads: int = 1) -> Optional[float]:
         return float(env)
     if cuda:
         import torch
-        name = torch.cuda.get_device_name()
-        for key in sorted(GPU_PEAK_TFLOPS, key=len, reverse=True):
-            if key in name:
-                return GPU_PEAK_TFLOPS[key]
-        return None
+        return gpu_peak_tflops(torch.cuda.get_device_name())
     return cpu_peak_tflops(threads)
+
+
+def gpu_peak_tflops(device_name: str) -> Optional[float]:
+    """Dense bf16 TFLOP/s of a GPU named `device_name`; None for a GPU not in `GPU_PEAK_TFLOPS`."""
+    for key in sorted(GPU_PEAK_TFLOPS, key=len, reverse=True):
+        if key in device_name:
+            return GPU_PEAK_TFLOPS[key]
+    return None
+
+
+# `make gpu-check` (scripts/gpu_check.py) profiles a few steps of a run: "FIRST-LAST:FILE" runs
+# torch.profiler over steps FIRST..LAST (1-based) and writes its top kernels to FILE (JSON).
+PROFILE_ENV = "DSCODER_PROFILE_STEPS"
+
+
+class StepProfiler:
+    """torch.profiler over the steps `PROFILE_ENV` names, on rank 0; does nothing when it is unset."""
+
+    def __init__(self, cuda: bool, enabled: bool, environ=os.environ):
+        self.spec, self.cuda, self.prof = None, cuda, None
+        raw = environ.get(PROFILE_ENV)
+        if enabled and raw:
+            steps, _, path = raw.partition(":")
+            first, _, last = steps.partition("-")
+            self.spec = (int(first), int(last or first), Path(path))
+
+    def before(self, step: int) -> None:
+        if self.spec and step == self.spec[0]:
+            from torch.profiler import ProfilerActivity, profile
+            activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if self.cuda else [])
+            self.prof = profile(activities=activities)
+            self.prof.__enter__()
+
+    def after(self, step: int) -> None:
+        if self.prof is None or step != self.spec[1]:
+            return
+        if self.cuda:
+            import torch
+            torch.cuda.synchronize()
+        self.prof.__exit__(None, None, None)
+        write_text_atomic(self.spec[2], json.dumps(top_kernels(self.prof, self.cuda), indent=1))
+        self.prof = None
+
+
+def top_kernels(prof, cuda: bool, limit: int = 25) -> dict:
+    """The operators/kernels that took the most self time (device time on a GPU) and the profiler's table."""
+    def self_time(evt) -> float:
+        names = ("self_device_time_total", "self_cuda_time_total") if cuda else ("self_cpu_time_total",)
+        return next((float(getattr(evt, n)) for n in names if getattr(evt, n, None) is not None), 0.0)
+    events = [e for e in prof.key_averages() if self_time(e) > 0]
+    total = sum(self_time(e) for e in events) or 1.0
+    events.sort(key=self_time, reverse=True)
+    rows = [{"name": e.key, "self_time_ms": self_time(e) / 1e3, "share": self_time(e) / total, "calls": e.count}
+            for e in events[:limit]]
+    try:
+        table = prof.key_averages().table(sort_by="self_device_time_total" if cuda else "self_cpu_time_total",
+                                          row_limit=limit)
+    except Exception:   # older torch: the CUDA name of the sort key
+        table = prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=limit)
+    return {"device": "cuda" if cuda else "cpu", "total_self_time_ms": total / 1e3, "top": rows, "table": table}
 
 
 def truncate_jsonl(path: Path, last_step: int) -> None:

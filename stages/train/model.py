@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import os
 
 from .config import ModelConfig
+
+# Core attention of megatron's local spec: `sdpa` (torch's scaled_dot_product_attention: flash /
+# memory-efficient kernels) or `unfused` (megatron's DotProductAttention, which materialises the
+# [b, heads, s, s] scores: 24 GiB per layer for one 16K sequence). Default: sdpa on GPUs, unfused
+# on a CPU (the path CI verifies). TransformerEngine's spec brings its own fused attention.
+LOCAL_ATTENTION_ENV = "DSCODER_LOCAL_ATTENTION"
 
 
 def padded_vocab_size(n_tokens: int, multiple: int) -> int:
@@ -46,6 +54,62 @@ def transformer_config(m: ModelConfig, tp: int, pp: int, rt, recompute: str = "n
         apply_rope_fusion=fused, bias_dropout_fusion=fused, persist_layer_norm=False,
         attention_backend=AttnBackend.auto if rt.use_te else AttnBackend.local,
     )
+
+
+def local_attention(rt) -> str:
+    """`sdpa` or `unfused` for a local-spec model on this runtime (`LOCAL_ATTENTION_ENV` overrides)."""
+    choice = os.environ.get(LOCAL_ATTENTION_ENV) or ("sdpa" if rt.cuda else "unfused")
+    if choice not in ("sdpa", "unfused"):
+        raise ValueError(f"${LOCAL_ATTENTION_ENV} must be sdpa or unfused, not {choice!r}")
+    return choice
+
+
+def layer_spec_name(rt) -> str:
+    """What a model built on `rt` runs: `te` (TransformerEngine spec), `local-sdpa` or `local-unfused`."""
+    return "te" if rt.use_te else f"local-{local_attention(rt)}"
+
+
+@functools.lru_cache(maxsize=None)
+def sdpa_attention():
+    """megatron's `DotProductAttention` contract (query/key/value [s, b, heads, d] -> [s, b, heads·d],
+    megatron masks: True = cut) computed by `torch.nn.functional.scaled_dot_product_attention`, which
+    never materialises the scores. Same parameters (none) and checkpoint keys as the unfused module."""
+    import torch
+    from megatron.core.transformer.dot_product_attention import DotProductAttention
+    from megatron.core.transformer.enums import AttnMaskType
+
+    class SDPAttention(DotProductAttention):
+        def __init__(self, config, *args, **kwargs):
+            super().__init__(config, *args, **kwargs)
+            if config.softmax_type != "vanilla" or self.scale_mask_softmax.window_size is not None:
+                raise ValueError("SDPA attention supports vanilla softmax without a window only")
+
+        def forward(self, query, key, value, attention_mask, attn_mask_type=None, attention_bias=None,
+                    packed_seq_params=None):
+            assert packed_seq_params is None and attention_bias is None, "not supported by the local spec"
+            q, k, v = (t.permute(1, 2, 0, 3) for t in (query, key, value))   # [b, heads, s, d]
+            groups = self.num_attention_heads_per_partition // self.num_query_groups_per_partition
+            if groups > 1:
+                k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
+            mask_type = attn_mask_type if attn_mask_type is not None else self.attn_mask_type
+            # As FusedScaleMaskSoftmax: a causal module without a mask uses the causal one; a mask given wins.
+            causal = mask_type == AttnMaskType.causal and attention_mask is None and q.size(2) > 1
+            mask = None if attention_mask is None else ~attention_mask
+            scale = self.softmax_scale * (self.layer_number if self.config.apply_query_key_layer_scaling else 1)
+            # Dropout (0 in every preset) draws from the default generator, not megatron's RNG tracker.
+            out = torch.nn.functional.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=self.attention_dropout.p if self.training else 0.0,
+                is_causal=causal, scale=scale)
+            return out.permute(2, 0, 1, 3).reshape(query.size(0), query.size(1), self.hidden_size_per_partition)
+
+    return SDPAttention
+
+
+def _with_core_attention(spec, module):
+    attention = spec.submodules.self_attention
+    inner = dataclasses.replace(attention.submodules, core_attention=module)
+    attention = dataclasses.replace(attention, submodules=inner)
+    return dataclasses.replace(spec, submodules=dataclasses.replace(spec.submodules, self_attention=attention))
 
 
 def _pp_invariant_init(spec, seed: int):
@@ -116,6 +180,8 @@ def build_model(m: ModelConfig, vocab_size: int, max_seq: int, tp: int, pp: int,
     config = transformer_config(m, tp, pp, rt, recompute, sequence_parallel)
     spec = (get_gpt_layer_with_transformer_engine_spec() if rt.use_te
             else get_gpt_layer_local_spec(normalization="RMSNorm"))
+    if not rt.use_te and local_attention(rt) == "sdpa":
+        spec = _with_core_attention(spec, sdpa_attention())
     if packed:
         spec = _arbitrary_mask(spec)
     spec = _pp_invariant_init(spec, seed)
@@ -127,6 +193,7 @@ def build_model(m: ModelConfig, vocab_size: int, max_seq: int, tp: int, pp: int,
                      parallel_output=True, share_embeddings_and_output_weights=False,
                      position_embedding_type="rope", rotary_base=int(m.rotary_base),
                      seq_len_interpolation_factor=m.rope_scaling_factor)
+    model.dscoder_layer_spec = layer_spec_name(rt)   # recorded in checkpoints and by `make gpu-check`
     return model.to(rt.device)
 
 

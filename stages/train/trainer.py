@@ -25,7 +25,7 @@ from .config import TrainConfig
 from .data import BatchSource, TokenizerInfo, build_split_datasets, copy_tokenizer, tokenizer_dir
 from .distributed import Runtime, init_runtime, shutdown
 from .hf_io import import_hf_in_subprocess
-from .metrics import MetricsLogger, peak_memory_mb, peak_tflops_per_device, truncate_jsonl
+from .metrics import MetricsLogger, StepProfiler, peak_memory_mb, peak_tflops_per_device, truncate_jsonl
 from .model import build_model, flops_per_token
 from .optim import build_optimizer, lr_at, set_lr
 
@@ -204,10 +204,15 @@ class Trainer:
         logger = MetricsLogger(self.output, cfg.steps, enabled=rt.is_rank0, label=cfg.stage,
                                wandb_project=cfg.wandb_project, run_config=cfg.to_dict())
         logger.set_start(self.start_step)
+        profiler = StepProfiler(rt.cuda, enabled=rt.is_rank0)
+        if rt.is_rank0:
+            print(f"{cfg.stage}: {rt.device}, {dist.get_backend()}, {str(rt.dtype).replace('torch.', '')}, "
+                  f"layer spec {getattr(self.model, 'dscoder_layer_spec', '?')}", file=sys.stderr, flush=True)
         kill_after = int(os.environ.get(FAULT_ENV, "-1"))
         losses = []
         try:
             for step in range(self.start_step, cfg.steps):
+                profiler.before(step + 1)
                 t0 = time.perf_counter()
                 lr = lr_at(step, cfg)
                 set_lr(self.optimizer, lr, cfg.weight_decay)
@@ -232,10 +237,12 @@ class Trainer:
                        "consumed_samples": (step + 1) * cfg.global_batch, "tokens": (step + 1) * tokens_per_step}
                 rec["mfu"] = rec["tflops_per_device"] / peak if peak else None
                 rec["peak_memory_mb"] = self._peak_memory_mb()
+                rec["peak_memory_gib"] = round(rec["peak_memory_mb"] / 1024, 3)
                 if loss[1].item() > 0:
                     rec["skipped"] = True
                 losses.append(rec["loss"])
                 logger.log(rec)
+                profiler.after(step + 1)
                 done = step + 1
                 if self.valid_source is not None and (done % cfg.eval_interval == 0 or done == cfg.steps):
                     logger.log_validation(self.evaluate(done))
