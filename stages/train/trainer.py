@@ -59,7 +59,7 @@ def _forward_step(data_iterator, model):
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, rt: Runtime, dataset=None):
-        """`dataset`: (train, valid or None, note), each indexable returning tokens/labels/loss_mask/
+        """`dataset`: (train, valid or None, note) or a training set alone, each indexable returning tokens/labels/loss_mask/
         position_ids; by default the GPTDataset blends over `cfg.data` split by `cfg.split` or
         validated on `cfg.valid_data` (`data_format` tokens, `data.build_split_datasets`), or the
         instruction records (`data_format` instruct, `instruct_data.build_instruct_datasets`)."""
@@ -113,7 +113,8 @@ class Trainer:
             dataset = build_split_datasets(cfg.data, cfg.data_weights, self.tokenizer, cfg.seq_length,
                                            cfg.steps * cfg.global_batch, num_valid, cfg.seed,
                                            self.output / "data_cache", cfg.split, cfg.valid_data)
-        train_set, valid_set, note = dataset
+        # A caller's own dataset (tests, tools) is the training set alone: no validation.
+        train_set, valid_set, note = dataset if isinstance(dataset, tuple) else (dataset, None, None)
         if note and rt.is_rank0:
             print(f"validation: {note}", file=sys.stderr, flush=True)
         self.source = BatchSource(train_set, cfg.global_batch, cfg.micro_batch, dp_rank, dp_size, rt.device)
