@@ -22,9 +22,7 @@ from stages.core.languages import HEADER_CANDIDATES, OBJECTIVE_C, detect_languag
 from .config import CrawlConfig
 from .license import detect_license, find_license_file
 from .names import escape_name, name_problem
-from .sources import RepoSpec
-
-SKIP_DIRS = frozenset({".git", ".hg", ".svn"})
+from .sources import SKIP_DIRS, RepoSpec
 
 
 @dataclass

@@ -53,6 +53,9 @@ def skipped_entry(path: Path, reason: str) -> RepoSpec:
     return RepoSpec(escape_name(path.name), "skipped", escape_name(str(path)), reason=reason)
 
 
+# Version-control folders: never crawled, never part of a tree fingerprint.
+SKIP_DIRS = frozenset({".git", ".hg", ".svn"})
+
 # Assumed size of a repository whose size nobody told us (a bare URL): shards still get a few repos.
 UNKNOWN_REMOTE_SIZE = 8 << 20
 
@@ -76,7 +79,6 @@ def _walk_folder(path: Path, max_file_size: int) -> tuple[int, dict]:
     no content read), the walk crawl's reader makes (.git/.hg/.svn skipped, symlinks not entered).
     """
     from stages.core.languages import detect_language
-    from .reader import SKIP_DIRS
     total = files = nbytes = 0
     digest = hashlib.blake2b(digest_size=16)
     for dirpath, dirnames, filenames in os.walk(path):
