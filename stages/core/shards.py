@@ -79,17 +79,6 @@ def require_columns(table_or_schema: pa.Table | pa.Schema, columns: Mapping[str,
             raise UsageError(f"column `{name}` in {path} is {found}, expected {kind}")
 
 
-def read_columns(path: Path, columns: Mapping[str, str], optional: Mapping[str, str] | None = None) -> pa.Table:
-    """Read the `columns` (and those of `optional` that exist) of a shard, checked by require_columns."""
-    try:
-        schema = pq.read_schema(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise CorruptShard(f"{path}: cannot read Parquet ({exc})") from exc
-    require_columns(schema, columns, path, optional)
-    wanted = [*columns, *(n for n in (optional or {}) if n in schema.names and n not in columns)]
-    return read_shard(path, columns=wanted)
-
-
 def write_shard(table: pa.Table, path: Path) -> int:
     """Write `table` to `path` atomically; returns the file size in bytes."""
     with atomic_path(path) as tmp:
