@@ -158,7 +158,8 @@ def repos_from_folder(folder: Path, max_file_size: int, sizes: bool = True) -> l
     """The folder itself if it is a repository, else each immediate sub-folder (sorted by name).
 
     Every other entry is a `skipped` entry with its reason: `hidden_folder` (a name starting with
-    `.`), `symlinked_repository` (never followed), `top_level_file` (a file outside any repository),
+    `.`), `dscoder_output` (a folder holding `_dscoder/`), `symlinked_repository` (never followed),
+    `top_level_file` (a file outside any repository),
     `not_a_regular_file` (FIFO, socket, device), `undecodable_name` / `control_character_in_name`.
     """
     if is_git_repo(folder):
@@ -176,12 +177,19 @@ def repos_from_folder(folder: Path, max_file_size: int, sizes: bool = True) -> l
             out.append(skipped_entry(p, "symlinked_repository" if p.is_dir() else "symlink"))
         elif stat.S_ISDIR(st.st_mode):
             out.append(skipped_entry(p, "hidden_folder") if p.name.startswith(".")
+                       else skipped_entry(p, "dscoder_output") if _is_dscoder_output(p)
                        else local_repo(p, max_file_size, sizes))
         elif stat.S_ISREG(st.st_mode):
             out.append(skipped_entry(p, "top_level_file"))
         else:
             out.append(skipped_entry(p, "not_a_regular_file"))
     return out
+
+
+def _is_dscoder_output(path: Path) -> bool:
+    """A folder dscoder writes (OUTPUT inside SOURCE, e.g. this crawl's own): never a repository."""
+    from stages.core.manifest import META
+    return (path / META).is_dir()
 
 
 def resolve_source(source: str, *, max_file_size: int, github: dict | None = None,
@@ -217,8 +225,11 @@ def resolve_source(source: str, *, max_file_size: int, github: dict | None = Non
 
 def source_changes(then: list[RepoSpec], now: list[RepoSpec]) -> list[str]:
     """What differs between the recorded SOURCE entries and the current ones, one phrase each."""
-    old = {r.name: r for r in then}
-    new = {r.name: r for r in now}
+    # A dscoder output inside SOURCE (this crawl's own OUTPUT, created empty just before planning)
+    # changes as the stages write it: not a change of SOURCE.
+    outputs = {r.name for r in now if r.reason == "dscoder_output"}
+    old = {r.name: r for r in then if r.name not in outputs}
+    new = {r.name: r for r in now if r.name not in outputs}
     changes = []
     for name, r in new.items():
         if name not in old:

@@ -177,3 +177,15 @@ def test_inherited_git_environment_is_ignored(cli, tmp_path, monkeypatch):
     rows = {(r["repo"], r["path"]): r for r in read_output(out).to_pylist()}
     assert set(rows) == {("alpha", "alpha.py"), ("beta", "beta.py")}
     assert s["counters"]["repos_failed"] == 0
+
+
+def test_output_inside_source_is_not_a_change_of_source(cli, tmp_path):
+    src = tmp_path / "src"
+    _repo(src / "plain", {"a.py": "x = 1\n"})
+    out = src / "out"  # OUTPUT inside SOURCE: created empty before planning, then written
+    cli.json("crawl", src, out)
+    again = cli.json("crawl", src, out)
+    assert again["this_run"]["shards_skipped"] == 1
+    other = cli.json("crawl", src, tmp_path / "elsewhere")  # another crawl sees it as a dscoder output
+    assert other["counters"]["skipped:dscoder_output"] == 1
+    assert {r["repo"] for r in read_output(tmp_path / "elsewhere").to_pylist()} == {"plain"}
