@@ -158,7 +158,8 @@ def repos_from_folder(folder: Path, max_file_size: int, sizes: bool = True) -> l
     """The folder itself if it is a repository, else each immediate sub-folder (sorted by name).
 
     Every other entry is a `skipped` entry with its reason: `hidden_folder` (a name starting with
-    `.`), `dscoder_output` (a folder holding `_dscoder/`), `symlinked_repository` (never followed),
+    `.`), `dscoder_output` (a folder holding `_dscoder/` or `_slurm/`), `empty_folder`,
+    `symlinked_repository` (never followed),
     `top_level_file` (a file outside any repository),
     `not_a_regular_file` (FIFO, socket, device), `undecodable_name` / `control_character_in_name`.
     """
@@ -178,6 +179,7 @@ def repos_from_folder(folder: Path, max_file_size: int, sizes: bool = True) -> l
         elif stat.S_ISDIR(st.st_mode):
             out.append(skipped_entry(p, "hidden_folder") if p.name.startswith(".")
                        else skipped_entry(p, "dscoder_output") if _is_dscoder_output(p)
+                       else skipped_entry(p, "empty_folder") if _is_empty(p)
                        else local_repo(p, max_file_size, sizes))
         elif stat.S_ISREG(st.st_mode):
             out.append(skipped_entry(p, "top_level_file"))
@@ -189,7 +191,15 @@ def repos_from_folder(folder: Path, max_file_size: int, sizes: bool = True) -> l
 def _is_dscoder_output(path: Path) -> bool:
     """A folder dscoder writes (OUTPUT inside SOURCE, e.g. this crawl's own): never a repository."""
     from stages.core.manifest import META
-    return (path / META).is_dir()
+    return (path / META).is_dir() or (path / "_slurm").is_dir()
+
+
+def _is_empty(path: Path) -> bool:
+    """No entries: nothing to crawl (and this crawl's own OUTPUT looks so when SOURCE is planned)."""
+    try:
+        return next(os.scandir(path), None) is None
+    except OSError:
+        return False  # unreadable: reported when it is crawled
 
 
 def resolve_source(source: str, *, max_file_size: int, github: dict | None = None,

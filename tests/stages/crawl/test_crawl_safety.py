@@ -183,7 +183,9 @@ def test_output_inside_source_is_not_a_change_of_source(cli, tmp_path):
     src = tmp_path / "src"
     _repo(src / "plain", {"a.py": "x = 1\n"})
     out = src / "out"  # OUTPUT inside SOURCE: created empty before planning, then written
-    cli.json("crawl", src, out)
+    s = cli.json("crawl", src, out)
+    assert {r["repo"] for r in read_output(out).to_pylist()} == {"plain"}  # never its own manifest
+    assert s["counters"]["skipped:empty_folder"] == 1
     again = cli.json("crawl", src, out)
     assert again["this_run"]["shards_skipped"] == 1
     other = cli.json("crawl", src, tmp_path / "elsewhere")  # another crawl sees it as a dscoder output
