@@ -26,6 +26,7 @@ class PlainReporter(Reporter):
 
     def start(self, stage, units_todo, units_mine, bytes_todo):
         self.stage, self.todo = stage, units_todo
+        self.done = 0  # per run_stage call: each dedup phase counts its own units
         skipped = units_mine - units_todo
         self._line(f"{stage}: {units_todo} shards to do ({_mb(bytes_todo)} input)"
                    + (f", {skipped} already done" if skipped else ""))
@@ -63,6 +64,7 @@ class RichReporter(Reporter):
 
     def start(self, stage, units_todo, units_mine, bytes_todo):
         self.units_todo = units_todo
+        self.shards_done = self.rows = 0  # per run_stage call: each dedup phase has its own bar
         self.progress.start()
         self.task = self.progress.add_task(stage, total=max(bytes_todo, 1),
                                            shards=f"0/{units_todo}", rows=0)

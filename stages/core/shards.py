@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import pyarrow as pa
@@ -37,6 +38,45 @@ def read_shard(path: Path, columns: list[str] | None = None) -> pa.Table:
         return pq.read_table(path, columns=columns)
     except (pa.ArrowException, OSError) as exc:
         raise CorruptShard(f"{path}: cannot read Parquet ({exc})") from exc
+
+
+def _is_string(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _is_string_list(t: pa.DataType) -> bool:
+    return (pa.types.is_list(t) or pa.types.is_large_list(t)) and (_is_string(t.value_type)
+                                                                  or pa.types.is_null(t.value_type))
+
+
+# The column types a stage can ask for (`require_columns`). An all-null column (type `null`, as
+# written by a tool that had no value) passes any of them.
+COLUMN_TYPES = {
+    "string": _is_string,
+    "integer": pa.types.is_integer,
+    "list<string>": _is_string_list,
+    "timestamp": lambda t: pa.types.is_timestamp(t) or pa.types.is_date(t),
+}
+
+
+def require_columns(table_or_schema: pa.Table | pa.Schema, columns: Mapping[str, str], path: Path | str,
+                    optional: Mapping[str, str] | None = None) -> None:
+    """Refuse an input shard that lacks a column a stage reads, or holds one of another type.
+
+    `columns` (required) and `optional` (checked only when present) map a column name to one of
+    COLUMN_TYPES. Raises UsageError with one line naming the file, the column, its type and the type
+    expected -- rather than an AttributeError deep in a rule when `path` holds integers.
+    """
+    schema = table_or_schema.schema if isinstance(table_or_schema, pa.Table) else table_or_schema
+    for name, kind in columns.items():
+        if name not in schema.names:
+            raise UsageError(f"no column `{name}` in {path} (columns: {', '.join(schema.names) or 'none'})")
+    for name, kind in {**(optional or {}), **columns}.items():
+        if name not in schema.names:
+            continue
+        found = schema.field(name).type
+        if not (pa.types.is_null(found) or COLUMN_TYPES[kind](found)):
+            raise UsageError(f"column `{name}` in {path} is {found}, expected {kind}")
 
 
 def write_shard(table: pa.Table, path: Path) -> int:

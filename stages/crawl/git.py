@@ -39,8 +39,19 @@ def check_clone_url(url: str) -> None:
         raise ValueError(f"refusing URL {url!r}: not an http(s), git, ssh or file URL")
 
 
+# GIT_* variables a git call may inherit: only those that say how to reach a remote (ssh, proxies,
+# certificates). Every other one -- GIT_DIR, GIT_WORK_TREE, GIT_INDEX_FILE, GIT_OBJECT_DIRECTORY,
+# GIT_ALTERNATE_OBJECT_DIRECTORIES, GIT_COMMON_DIR, GIT_NAMESPACE, GIT_CONFIG*, GIT_CEILING_*,
+# GIT_REPLACE_REF_BASE, GIT_SHALLOW_FILE, ... -- would make git read another repository or another
+# configuration than the one crawl names (an inherited GIT_DIR, e.g. from a hook or an editor, made
+# every local repository read as that one), so each git call starts without them.
+_INHERITED_GIT_VARS = frozenset({"GIT_SSH", "GIT_SSH_COMMAND", "GIT_SSH_VARIANT", "GIT_PROXY_COMMAND",
+                                 "GIT_SSL_CAINFO", "GIT_SSL_CAPATH", "GIT_SSL_CERT", "GIT_SSL_KEY",
+                                 "GIT_HTTP_USER_AGENT", "GIT_HTTP_LOW_SPEED_LIMIT", "GIT_HTTP_LOW_SPEED_TIME"})
+
+
 def git_env() -> dict[str, str]:
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in _INHERITED_GIT_VARS}
     env.update({
         "GIT_TERMINAL_PROMPT": "0",  # never wait for a password on a private or missing repo
         "GIT_ASKPASS": "/bin/false",

@@ -1,7 +1,9 @@
 """Read one repository into `files` rows (docs/formats.md), with a reason for every file skipped.
 
 Git repositories are read from the committed tree of HEAD (untracked files never enter the corpus);
-plain folders from disk, never following a symlink.
+plain folders from disk, never following a symlink. A file crawl cannot or will not read -- a name
+that is not UTF-8 or holds control characters (names.py), a FIFO or device, a file that vanished --
+is a rejected row with its reason, never a failure of the shard.
 """
 
 from __future__ import annotations
@@ -19,9 +21,8 @@ from . import git
 from stages.core.languages import HEADER_CANDIDATES, OBJECTIVE_C, detect_language, header_languages, is_c_family_header
 from .config import CrawlConfig
 from .license import detect_license, find_license_file
-from .sources import RepoSpec
-
-SKIP_DIRS = frozenset({".git", ".hg", ".svn"})
+from .names import escape_name, name_problem
+from .sources import SKIP_DIRS, RepoSpec
 
 
 @dataclass
@@ -59,6 +60,7 @@ class _Collector:
 
     def skip(self, path: str, reason: str, lang: str | None = None, size: int | None = None,
              error: str | None = None) -> None:
+        path = escape_name(path)  # bytes-safe, one line: Parquet and errors.jsonl can hold it
         self.out.skipped.append({"repo": self.repo.name, "path": path, "lang": lang, "size": size,
                                  "reason": reason})
         if error:
@@ -66,6 +68,12 @@ class _Collector:
 
     def precheck(self, path: str, size: int | None) -> str | None:
         """Decide from the name and size alone; returns the language or None if skipped."""
+        problem = name_problem(path)
+        if problem:
+            what = ("is not valid UTF-8" if problem == "undecodable_name"
+                    else "holds control characters (a newline would break the sample's path header)")
+            self.skip(path, problem, detect_language(path), size, error=f"file name {what}; not crawled")
+            return None
         if safe_relpath(path) is None:
             self.skip(path, "unsafe_path", error="path is absolute or contains '..'")
             return None
@@ -163,7 +171,11 @@ def _read_folder(repo: RepoSpec, root: Path, config: CrawlConfig) -> RepoFiles:
         for name in sorted(filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]):
             full = os.path.join(dirpath, name)
             rel = name if rel_dir == "." else f"{rel_dir.replace(os.sep, '/')}/{name}"
-            st = os.lstat(full)
+            try:
+                st = os.lstat(full)
+            except OSError as exc:  # vanished since the walk listed it
+                col.skip(rel, "unreadable", error=f"cannot stat: {exc.strerror}")
+                continue
             if stat.S_ISLNK(st.st_mode):
                 target = os.path.realpath(full)
                 if os.path.commonpath([root_real, target]) != root_real:
@@ -172,6 +184,9 @@ def _read_folder(repo: RepoSpec, root: Path, config: CrawlConfig) -> RepoFiles:
                     col.skip(rel, "symlink")
                 continue
             if not stat.S_ISREG(st.st_mode):
+                kind = ("FIFO" if stat.S_ISFIFO(st.st_mode) else "socket" if stat.S_ISSOCK(st.st_mode)
+                        else "device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "special file")
+                col.skip(rel, "not_a_regular_file", error=f"a {kind}, not read")
                 continue
             lang = col.precheck(rel, st.st_size)
             if not lang:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from stages.core.errors import UsageError
 from stages.core.shards import shard_name
 from stages.core.stage import Stage, Unit, UnitResult
 
@@ -15,7 +16,7 @@ from stages.core.schemas import FILES_SCHEMA
 from .git import GitError
 from .config import CrawlStageConfig
 from .reader import read_repo
-from .sources import RepoSpec, resolve_source
+from .sources import SKIP_ERRORS, RepoSpec, resolve_source, source_changes
 
 SKIPPED_SCHEMA = pa.schema([("repo", pa.string()), ("path", pa.string()), ("lang", pa.string()),
                             ("size", pa.int64()), ("reason", pa.string())])
@@ -35,12 +36,26 @@ def group_repos(repos: list[RepoSpec], shard_size: int) -> list[list[RepoSpec]]:
     return groups
 
 
+def _skipped_entry_row(entry: RepoSpec) -> dict:
+    """The rejected row of a SOURCE entry not crawled; a top-level file keeps its language and size."""
+    lang = size = None
+    if entry.reason == "top_level_file":
+        from stages.core.languages import detect_language
+        lang = detect_language(entry.name)
+        try:
+            size = Path(entry.location).lstat().st_size
+        except OSError:
+            pass
+    return {"repo": entry.name, "path": None, "lang": lang, "size": size, "reason": entry.reason}
+
+
 class CrawlStage(Stage):
     name = "crawl"
 
     def __init__(self, config: CrawlStageConfig):
         self.config = config
         self.plan_errors: list[dict] = []
+        self._planned: list[RepoSpec] | None = None  # what plan() found, in this process
 
     def options(self) -> dict:
         c = self.config
@@ -57,14 +72,41 @@ class CrawlStage(Stage):
         repos, self.plan_errors = resolve_source(self.config.source,
                                                  max_file_size=self.config.crawl.max_file_size,
                                                  github=asdict(self.config.github), log=self.log)
+        self._planned = repos
+        if not any(r.kind != "skipped" for r in repos):  # nothing to crawl: the runner says why
+            self.plan_errors += [{"item": r.location, "error": f"not crawled: {r.reason}"} for r in repos]
+            return []
         groups = group_repos(repos, self.config.shard_size)
         return [Unit(shard_name(i), [r.to_json() for r in g]) for i, g in enumerate(groups)]
+
+    def check_units(self, units: list[Unit]) -> None:
+        """Refuse to resume when SOURCE changed since the manifest was written (docs/crawl.md#re-runs):
+        a repository added to or removed from SOURCE, a git repository's HEAD moved, a plain folder's
+        files added, removed or edited. `github:` sources are searched once and not re-checked."""
+        if self.config.source.startswith("github:"):
+            return
+        then = [RepoSpec(**spec) for u in units for spec in u.inputs]
+        now = self._planned
+        if now is None:  # a re-run: resolve SOURCE again (no tree listings, only fingerprints)
+            now, _ = resolve_source(self.config.source, max_file_size=self.config.crawl.max_file_size,
+                                    sizes=False)
+        changes = source_changes(then, now)
+        if changes:
+            shown = "; ".join(changes[:5]) + (f"; and {len(changes) - 5} more" if len(changes) > 5 else "")
+            raise UsageError(f"SOURCE {self.config.source} changed since this output was started: {shown}; "
+                             "the output would no longer match it: use --overwrite to crawl it again "
+                             "(or restore SOURCE to resume)")
 
     def process(self, unit: Unit) -> UnitResult:
         rows, skipped, errors = [], [], []
         counters: dict[str, int] = {"repos": 0, "repos_failed": 0}
         for spec in unit.inputs:
             repo = RepoSpec(**spec)
+            if repo.kind == "skipped":  # a SOURCE entry that is no repository to crawl
+                skipped.append(_skipped_entry_row(repo))
+                if repo.reason in SKIP_ERRORS:
+                    errors.append({"item": repo.location, "error": SKIP_ERRORS[repo.reason]})
+                continue
             counters["repos"] += 1
             try:
                 got = read_repo(repo, self.config.crawl)

@@ -55,8 +55,8 @@ class DedupConfig:
     backend: str = option("rensa", "Permutation backend: rensa (Rust, fast) or numpy (no extra dependency, "
                           "about 10x slower). Signatures differ between backends.", flag="--minhash-backend",
                           choices=("rensa", "numpy"))
-    verify: bool = option(False, "Compute the exact Jaccard of every LSH candidate pair and drop those below "
-                          "--threshold.", flag="--verify")
+    verify: bool = option(False, "Join LSH candidates only at an exact Jaccard of --threshold or more, checking "
+                          "every pair of a bucket not yet in one cluster.", flag="--verify")
     prefer: tuple[str, ...] = option((), "Choose each cluster's survivor by these sample columns first, in order: "
                                      "stars (most), license (permissive, then any), recent or oldest "
                                      "(repo_created_at); then the default rule. '' for the default only.",

@@ -270,9 +270,11 @@ def band_hashes(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return acc
 
 
-def exact_jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    """Jaccard similarity of two sets of shingle hashes (duplicates within one set ignored)."""
-    a, b = np.unique(a), np.unique(b)
+def exact_jaccard(a: np.ndarray, b: np.ndarray, assume_unique: bool = False) -> float:
+    """Jaccard similarity of two sets of shingle hashes (duplicates within one set ignored;
+    `assume_unique`: both are already sorted unique arrays)."""
+    if not assume_unique:
+        a, b = np.unique(a), np.unique(b)
     if a.size == 0 and b.size == 0:
         return 1.0
     inter = np.intersect1d(a, b, assume_unique=True).size

@@ -8,6 +8,8 @@ done-markers, `--rank/--world-size`, `--workers` for free), each sharding its ow
 | `signatures` | one input shard              | key, sample_id, n_files, size, content hash, band hashes      |
 | `buckets`    | one LSH band, plus `exact`   | candidate edges (member, bucket representative)               |
 | `cluster`    | one (global, small)          | removal map: key -> cluster_id, kept_sample_id, reason        |
+|              |                              | (with --verify: first the exact Jaccard of the candidate     |
+|              |                              | pairs that would join two clusters, each sample read once)   |
 | `remove`     | one input shard              | OUTPUT/part-N.parquet (kept) and OUTPUT/_rejected/ (removed)  |
 
 A phase reads the complete output of the one before it and refuses to start before that is done.
@@ -26,10 +28,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
-from stages.core.errors import UsageError
+from stages.core.errors import DscoderError, UsageError
+from stages.core.manifest import OutputLayout
 from stages.core.phases import completed_units, run_phases
 from stages.core.runner import RunOptions
-from stages.core.shards import check_same_units, read_shard, shard_units
+from stages.core.shards import check_same_units, read_shard, require_columns, shard_units
 from stages.core.stage import Stage, Unit, UnitResult
 
 from .clustering import bucket_edges, connected_components, make_key, preference_ranks, removal_map
@@ -37,7 +40,11 @@ from .config import PHASES, PREFER, DedupConfig
 from .minhash import MinHasher, band_hashes, exact_jaccard, string_buffers
 
 EDGE_SCHEMA = pa.schema([("a", pa.uint64()), ("b", pa.uint64())])
-REQUIRED_COLUMNS = ("sample_id", "text")
+# The columns dedup reads of a `samples` shard (docs/formats.md); n_files only when present.
+SAMPLES_COLUMNS = {"sample_id": "string", "text": "string"}
+OPTIONAL_COLUMNS = {"n_files": "integer"}
+# --verify: which candidate pairs get their exact Jaccard computed (docs/dedup.md#verify).
+VERIFY_RULE = "every-pair-joining-two-clusters/v2"
 
 
 @functools.lru_cache(maxsize=8)
@@ -61,7 +68,8 @@ def bucket_options(config: DedupConfig) -> dict:
 
 
 def cluster_options(config: DedupConfig) -> dict:
-    return {**bucket_options(config), "survivor": config.survivor_rule}
+    return {**bucket_options(config), "survivor": config.survivor_rule,
+            **({"verify_rule": VERIFY_RULE} if config.verify else {})}
 
 
 # The column types each --prefer key reads (docs/dedup.md#survivor).
@@ -94,7 +102,19 @@ def _input_units(folder: Path) -> list[Unit]:
 
 
 def _phase_outputs(config: DedupConfig, phase: str) -> list[Unit]:
-    """The finished outputs of `phase` as inputs of the next one; refuse if it is not complete."""
+    """The finished outputs of `phase` as inputs of the next one; refuse if it is not complete.
+
+    A phase whose units failed (a corrupt or foreign input shard) is named with each failure:
+    "run `--phase signatures` first" cannot help when that is what just ran.
+    """
+    layout = OutputLayout(config.phase_dir(phase))
+    failed = {u: m for u, m in layout.failed_markers().items() if not layout.done(u).exists()}
+    if failed:
+        shown = "; ".join(f"{u}: {(m.get('error') or {}).get('error', 'failed')}" for u, m in sorted(failed.items())[:3])
+        more = f"; and {len(failed) - 3} more" if len(failed) > 3 else ""
+        raise DscoderError(f"dedup phase `{phase}` failed on {len(failed)} unit(s) ({shown}{more}); a global dedup "
+                           f"cannot skip them: fix or remove the input shards named, then re-run (see "
+                           f"{layout.errors})")
     return completed_units(config.phase_dir(phase), phase, config.output)
 
 
@@ -134,9 +154,7 @@ class SignaturesPhase(Stage):
     def process(self, unit: Unit) -> UnitResult:
         path, index = Path(unit.inputs[0]["path"]), unit.inputs[0]["index"]
         table = read_shard(path)
-        missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
-        if missing:
-            raise ValueError(f"{path} is not a `samples` shard: no column {', '.join(missing)}")
+        require_columns(table, SAMPLES_COLUMNS, path, OPTIONAL_COLUMNS)
         n = table.num_rows
         cfg = self.config
         sig, n_shingles = hasher_of(cfg).signatures(table["text"])
@@ -192,29 +210,8 @@ class BucketsPhase(Stage):
         hashes = _hash_words(table[column]) if exact else table[column].to_numpy()
         a, b = bucket_edges(hashes, keys)
         counters = {"candidate_edges": int(a.size)}
-        if self.config.verify and not exact and a.size:
-            ok = self._verify(a, b)
-            counters["verify_dropped"] = int((~ok).sum())
-            a, b = a[ok], b[ok]
         edges = pa.table({"a": pa.array(a, pa.uint64()), "b": pa.array(b, pa.uint64())}, schema=EDGE_SCHEMA)
         return UnitResult(kept=edges, rows_in=edges.num_rows, bytes_in=unit.size, counters=counters)
-
-    def _verify(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Exact Jaccard of each candidate edge's shingle sets >= threshold (drops LSH false positives)."""
-        shards = _input_units(self.config.input)
-        needed = np.unique(np.concatenate([a, b]))
-        shard_of = (needed >> np.uint64(32)).astype(np.int64)
-        sets: dict[int, np.ndarray] = {}
-        for s in np.unique(shard_of):
-            keys = needed[shard_of == s]
-            rows = (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
-            texts = read_shard(Path(shards[s].inputs[0]["path"]), columns=["text"])["text"].take(pa.array(rows))
-            flat, counts = hasher_of(self.config).shingles(texts)
-            for key, sh in zip(keys.tolist(), np.split(flat, np.cumsum(counts)[:-1])):
-                sets[key] = np.unique(sh)
-        thr = self.config.threshold
-        return np.array([exact_jaccard(sets[x], sets[y]) >= thr for x, y in zip(a.tolist(), b.tolist())],
-                        dtype=bool)
 
 
 # -- phase 3: cluster ------------------------------------------------------------------------------
@@ -237,8 +234,14 @@ class ClusterPhase(Stage):
 
     def process(self, unit: Unit) -> UnitResult:
         edges = [pq.read_table(i["path"]) for i in unit.inputs]
-        a = np.concatenate([e["a"].to_numpy() for e in edges]) if edges else np.zeros(0, np.uint64)
-        b = np.concatenate([e["b"].to_numpy() for e in edges]) if edges else np.zeros(0, np.uint64)
+        verify_counters: dict[str, int] = {}
+        if self.config.verify:
+            exact = [e for i, e in zip(unit.inputs, edges) if Path(i["path"]).stem == "part-exact"]
+            bands = [e for i, e in zip(unit.inputs, edges) if Path(i["path"]).stem != "part-exact"]
+            a, b, verify_counters = verified_edges(self.config, exact, bands)
+        else:
+            a = np.concatenate([e["a"].to_numpy() for e in edges]) if edges else np.zeros(0, np.uint64)
+            b = np.concatenate([e["b"].to_numpy() for e in edges]) if edges else np.zeros(0, np.uint64)
         del edges
         nodes, label = connected_components(a, b)
         n_edges = int(a.size)
@@ -264,8 +267,102 @@ class ClusterPhase(Stage):
         reasons = removed["reason"].to_pylist()
         counters = {"edges": n_edges, "clusters": int(np.unique(label).size), "samples_in_clusters": int(nodes.size),
                     "exact_duplicate": reasons.count("exact_duplicate"),
-                    "near_duplicate": reasons.count("near_duplicate")}
+                    "near_duplicate": reasons.count("near_duplicate"), **verify_counters}
         return UnitResult(kept=removed, rows_in=removed.num_rows, bytes_in=unit.size, counters=counters)
+
+
+def verified_edges(config: DedupConfig, exact: list[pa.Table], bands: list[pa.Table]
+                   ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """--verify: the edges that decide the clusters, each checked by the exact Jaccard of its shingles.
+
+    Each band's star edges (member, bucket's smallest key) give its buckets back. Within a bucket,
+    every pair of samples that is not yet in one cluster gets its Jaccard computed and joins when it
+    reaches the threshold; a pair already joined (through this or an earlier bucket, or as exact
+    duplicates, which join unchecked) needs no check. So a false-positive member -- the bucket's
+    smallest key, say -- can no longer hide a true pair of the same bucket, and the clusters are the
+    connected components of all verified pairs. Samples of identical shingle sets (Jaccard 1) join
+    without a computation. Each candidate sample is read and shingled once, not once per band.
+    """
+    thr = config.threshold
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        root = x
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while x != root:  # path compression
+            parent[x], x = root, parent[x]
+        return root
+
+    out_a: list[int] = []
+    out_b: list[int] = []
+
+    def union(x: int, y: int) -> None:
+        rx, ry = find(x), find(y)
+        if rx != ry:
+            parent[max(rx, ry)] = min(rx, ry)
+            out_a.append(x)
+            out_b.append(y)
+
+    for e in exact:  # identical texts: Jaccard 1
+        for x, y in zip(e["a"].to_numpy().tolist(), e["b"].to_numpy().tolist()):
+            union(x, y)
+    band_pairs = [(e["a"].to_numpy(), e["b"].to_numpy()) for e in bands]
+    needed = (np.unique(np.concatenate([x for a, b in band_pairs for x in (a, b)])) if band_pairs
+              else np.zeros(0, np.uint64))
+    sets, digests = _shingle_sets(config, needed)
+    pairs = below = identical = 0
+    for a, b in band_pairs:
+        order = np.lexsort((a, b))  # by bucket (its representative b), members in key order
+        a, b = a[order].tolist(), b[order].tolist()
+        i = 0
+        while i < len(a):
+            j = i
+            while j < len(a) and b[j] == b[i]:
+                j += 1
+            members = [b[i], *a[i:j]]
+            i = j
+            distinct: list[int] = []
+            by_digest: dict[bytes, int] = {}
+            for k in members:
+                d = digests[k]
+                if d in by_digest:
+                    identical += find(k) != find(by_digest[d])
+                    union(k, by_digest[d])
+                else:
+                    by_digest[d] = k
+                    distinct.append(k)
+            for q in range(1, len(distinct)):
+                for p in range(q):
+                    x, y = distinct[p], distinct[q]
+                    if find(x) == find(y):
+                        continue
+                    pairs += 1
+                    if exact_jaccard(sets[x], sets[y], assume_unique=True) >= thr:
+                        union(x, y)
+                    else:
+                        below += 1
+    counters = {"verify_samples": int(needed.size), "verify_pairs": pairs, "verify_pairs_below_threshold": below,
+                "verify_identical_shingles": identical}
+    return np.array(out_a, np.uint64), np.array(out_b, np.uint64), counters
+
+
+def _shingle_sets(config: DedupConfig, keys: np.ndarray) -> tuple[dict[int, np.ndarray], dict[int, bytes]]:
+    """Each key's sorted set of shingle hashes and a digest of it, input shard by input shard."""
+    shards = _input_units(config.input)
+    sets: dict[int, np.ndarray] = {}
+    digests: dict[int, bytes] = {}
+    shard_of = (keys >> np.uint64(32)).astype(np.int64)
+    for s in np.unique(shard_of):
+        mine = keys[shard_of == s]
+        rows = (mine & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        texts = read_shard(Path(shards[s].inputs[0]["path"]), columns=["text"])["text"].take(pa.array(rows))
+        flat, counts = hasher_of(config).shingles(texts)
+        for key, sh in zip(mine.tolist(), np.split(flat, np.cumsum(counts)[:-1])):
+            unique = np.unique(sh)
+            sets[key] = unique
+            digests[key] = xxhash.xxh3_128_digest(unique.tobytes())
+    return sets, digests
 
 
 # -- phase 4: remove (OUTPUT's own stage) ------------------------------------------------------------
@@ -290,6 +387,7 @@ class RemovePhase(Stage):
         path, index = Path(unit.inputs[0]["path"]), unit.inputs[0]["index"]
         removal = _phase_outputs(self.config, "cluster")[0].inputs[0]["path"]
         table = read_shard(path)
+        require_columns(table, SAMPLES_COLUMNS, path, OPTIONAL_COLUMNS)
         gone = pq.read_table(removal, columns=["row", "cluster_id", "kept_sample_id", "reason"],
                              filters=[("shard", "=", index)])
         rows = gone["row"].to_numpy()

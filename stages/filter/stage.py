@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stages.core.errors import UsageError
-from stages.core.shards import check_shard_units, read_shard, shard_units
+from stages.core.shards import check_shard_units, read_shard, require_columns, shard_units
 from stages.core.stage import Stage, Unit, UnitResult
 
 from .config import FilterConfig
@@ -27,6 +27,10 @@ from .framework import FilterResult, apply_rules
 from .sample_files import explode, regroup
 
 TEXT_COLUMNS = ("content", "text")  # files schema, samples schema
+# The other columns filter reads when a shard has them (rules look at paths and languages; file
+# granularity rebuilds samples): each must have its schema's type (docs/formats.md).
+OPTIONAL_COLUMNS = {"lang": "string", "path": "string", "repo": "string", "sample_id": "string",
+                    "paths": "list<string>", "langs": "list<string>", "n_files": "integer", "size": "integer"}
 
 
 def _starcoder(config):
@@ -96,11 +100,13 @@ class FilterStage(Stage):
         check_shard_units(self.config.input, units)
 
     def process(self, unit: Unit) -> UnitResult:
-        table = read_shard(Path(unit.inputs[0]["path"]))
+        path = Path(unit.inputs[0]["path"])
+        table = read_shard(path)
         column = self.config.text_column or next((c for c in TEXT_COLUMNS if c in table.column_names), None)
-        if column is None or column not in table.column_names:
-            raise ValueError(f"no text column ({column or ' or '.join(TEXT_COLUMNS)}) in "
-                             f"{unit.inputs[0]['path']}; columns: {table.column_names}")
+        if column is None:
+            raise UsageError(f"no text column ({' or '.join(TEXT_COLUMNS)}) in {path} "
+                             f"(columns: {', '.join(table.column_names) or 'none'})")
+        require_columns(table, {column: "string"}, path, OPTIONAL_COLUMNS)
         if self.config.granularity == "file" and "paths" in table.column_names:
             result = self._process_sample_files(table, column)
         else:

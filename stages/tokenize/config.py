@@ -9,6 +9,12 @@ from stages.core.config import check_ranges, option
 from stages.core.errors import UsageError
 
 
+# Byte-level BPE starts from one token per byte that occurs in UTF-8 text (256 less the 13 that never
+# do): the smallest base vocabulary it can have (tokenizer.byte_level_alphabet; a test checks the two
+# agree). Checked when the options are parsed, so a refused value never leaves an output behind.
+BYTE_LEVEL_ALPHABET_SIZE = 243
+
+
 @dataclass
 class TokenizeConfig:
     input: Path = option(cli=False)
@@ -19,7 +25,8 @@ class TokenizeConfig:
     add_fim_tokens: bool = option(False, "--tokenizer: add DeepSeek-Coder's FIM tokens (<｜fim▁hole｜>, "
                                   "<｜fim▁begin｜>, <｜fim▁end｜>) where it lacks them, after its last id "
                                   "(without them only --fim-rate 0 works).", flag="--add-fim-tokens")
-    vocab_size: int = option(32000, "--train-tokenizer: base vocabulary size (added tokens start here).", min=1)
+    vocab_size: int = option(32000, "--train-tokenizer: base vocabulary size (added tokens start here); at least "
+                             f"{BYTE_LEVEL_ALPHABET_SIZE}, the byte-level alphabet.", min=BYTE_LEVEL_ALPHABET_SIZE)
     tokenizer_sample_mb: float = option(1000.0, "--train-tokenizer: MB of input text to train on, spread evenly "
                                         "over the shards.", min=0, min_open=True)
     fim_rate: float = option(0.5, "Share of documents in fill-in-the-middle form (paper §3.2).", min=0, max=1)

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from stages.core.atomic import atomic_path, remove_stale_tmp
 from stages.core.errors import UsageError
-from stages.core.shards import CorruptShard, check_shard_units, shard_units
+from stages.core.shards import CorruptShard, check_shard_units, require_columns, shard_units
 from stages.core.stage import Stage, Unit, UnitResult
 
 from . import fim
@@ -32,6 +32,14 @@ from .tokenizer import (SpecialIds, check_special_tokens, eos_name_of, file_sha2
                         resolve_tokenizer_file, text_column_of, text_encoder)
 
 TOKENIZER_DIR = "tokenizer"
+# Columns tokenize reads besides the text, when a shard has them (the FIM key, tokens per language).
+OPTIONAL_COLUMNS = {"sample_id": "string", "repo": "string", "path": "string", "lang": "string"}
+
+
+def _write_error(exc: OSError, path: Path) -> OSError:
+    """An OSError while writing `path` (disk full, read-only, quota), naming the output file: the
+    input shard is fine and must not be reported as corrupt."""
+    return OSError(exc.errno, exc.strerror or str(exc), str(path))
 
 
 class TokenizeStage(Stage):
@@ -106,17 +114,21 @@ class TokenizeStage(Stage):
             raise CorruptShard(f"{path}: cannot read Parquet ({exc})") from exc
         names = pf.schema_arrow.names
         column = text_column_of(names, self.config.text_column, unit)
+        require_columns(pf.schema_arrow, {column: "string"}, path, OPTIONAL_COLUMNS)
         bin_path, idx_path = self.output / f"{unit.name}.bin", self.output / f"{unit.name}.idx"
         for p in (bin_path, idx_path):
             remove_stale_tmp(p)
         counters = {"documents": 0, "tokens": 0, "fim_psm": 0, "fim_spm": 0}
         rejected: list[pa.Table] = []
         rows_in = bytes_in = 0
-        with atomic_path(bin_path) as tmp_bin, atomic_path(idx_path) as tmp_idx:
-            with IndexedDatasetWriter(tmp_bin, tmp_idx, self.dtype) as writer:
-                try:
-                    batches = pf.iter_batches(batch_size=self.config.batch_size)
-                    for batch in batches:
+        batches = pf.iter_batches(batch_size=self.config.batch_size)
+        writing = bin_path
+        try:
+            with atomic_path(bin_path) as tmp_bin, atomic_path(idx_path) as tmp_idx:
+                with IndexedDatasetWriter(tmp_bin, tmp_idx, self.dtype) as writer:
+                    # Only reading the input can blame it (CorruptShard); an OSError while writing
+                    # (ENOSPC, EROFS, EDQUOT) names the output file instead.
+                    while (batch := self._next_batch(batches, path)) is not None:
                         start = rows_in
                         rows_in += batch.num_rows
                         text = batch.column(column)
@@ -137,10 +149,11 @@ class TokenizeStage(Stage):
                                 counters[key] = counters.get(key, 0) + int(n)
                         counters["fim_psm"] += modes[fim.PSM]
                         counters["fim_spm"] += modes[fim.SPM]
-                except (pa.ArrowException, OSError) as exc:
-                    raise CorruptShard(f"{path}: cannot read Parquet ({exc})") from exc
-                writer.finalize()
-                counters["documents"], counters["tokens"] = writer.documents, writer.tokens
+                    writing = idx_path
+                    writer.finalize()
+                    counters["documents"], counters["tokens"] = writer.documents, writer.tokens
+        except OSError as exc:  # CorruptShard is no OSError: read errors pass through as they are
+            raise _write_error(exc, writing) from exc
         n_rejected = sum(t.num_rows for t in rejected)
         for t in rejected:
             for reason in t["reason"].to_pylist():
@@ -151,6 +164,16 @@ class TokenizeStage(Stage):
                           rows_in=rows_in, bytes_in=bytes_in, counters=counters)
 
     # -- the work ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _next_batch(batches, path: Path) -> pa.RecordBatch | None:
+        """The next record batch of the input shard, None at its end; a read error is CorruptShard."""
+        try:
+            return next(batches)
+        except StopIteration:
+            return None
+        except (pa.ArrowException, OSError) as exc:
+            raise CorruptShard(f"{path}: cannot read Parquet ({exc})") from exc
 
     def _set_threads(self) -> None:
         # The tokenizers library reads these when it first encodes in a process. One thread: no thread

@@ -38,6 +38,7 @@ from typing import Callable, Iterable, Iterator
 import pyarrow.parquet as pq
 
 from stages.core.atomic import atomic_dir, remove_stale_tmp_dirs
+from stages.core.shards import require_columns
 from stages.core.errors import DscoderError, UsageError
 from stages.tokenize.config import TokenizeConfig
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
@@ -288,7 +289,11 @@ def sample_texts(units: list, max_bytes: int, seed: int, text_column: str | None
             pf = pq.ParquetFile(unit.inputs[0]["path"])
         except Exception:  # noqa: BLE001 -- a corrupt shard is reported when it is tokenized
             continue
-        column = text_column_of(pf.schema_arrow.names, text_column, unit)
+        try:
+            column = text_column_of(pf.schema_arrow.names, text_column, unit)
+            require_columns(pf.schema_arrow, {column: "string"}, unit.inputs[0]["path"])
+        except UsageError:  # not a shard of documents: reported, with the reason, when it is tokenized
+            continue
         texts = (t for b in pf.iter_batches(batch_size=256, columns=[column])
                  for t in b.column(0).to_pylist() if t)
         yield from iter_limited(texts, per_shard)

@@ -23,3 +23,7 @@ class TopoSortConfig:
                                     "component (the paper's five); others stay one file per sample.",
                                     cli_type=str, parse=parse_scope)
     seed: int = option(0, "Seed of the tie-breaks between files of equal in-degree.")
+    # crawl's own default file size limit: every file a default crawl keeps is parsed.
+    max_parse_bytes: int = option(1 << 20, "Files larger than this many bytes are not parsed for imports "
+                                  "(no outgoing edges; counter parse_skipped_too_large): bounds tree-sitter's "
+                                  "time and memory on generated files.", min=1)

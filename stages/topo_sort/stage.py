@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from stages.core.shards import check_shard_units, read_shard, shard_units
+from stages.core.shards import check_shard_units, read_shard, require_columns, shard_units
 from stages.core.stage import Stage, Unit, UnitResult
 from stages.core.schemas import SAMPLES_SCHEMA
 
@@ -23,12 +23,20 @@ class RepoSamples:
     counters: Counter = field(default_factory=Counter)
 
 
-def repo_samples(repo: str, files: list[RepoFile], scope: frozenset[str], seed: int) -> RepoSamples:
-    """Samples of one repository: dependency-ordered components of in-scope files, single files else."""
+# The columns topo-sort reads of a `files` shard (docs/formats.md).
+FILES_COLUMNS = {"repo": "string", "path": "string", "lang": "string", "content": "string"}
+
+
+def repo_samples(repo: str, files: list[RepoFile], scope: frozenset[str], seed: int,
+                 max_parse_bytes: int | None = None) -> RepoSamples:
+    """Samples of one repository: dependency-ordered components of in-scope files, single files else.
+
+    `files` must have distinct paths (the stage rejects duplicates first)."""
     out = RepoSamples()
     by_path = {f.path: f for f in files}
+    assert len(by_path) == len(files), "duplicate paths in one repository"
     in_scope = sorted(f.path for f in files if f.lang in scope)
-    graph = find_dependencies(files, languages=scope, repo=repo)
+    graph = find_dependencies(files, languages=scope, repo=repo, max_parse_bytes=max_parse_bytes)
     # Ties keyed by path and content, never by the repository's name: byte-identical repositories
     # give identical samples, so exact dedup removes the copies (docs/topo-sort.md).
     tie_keys = {path: content_key(by_path[path].content) for path in in_scope}
@@ -52,6 +60,7 @@ def repo_samples(repo: str, files: list[RepoFile], scope: frozenset[str], seed: 
                          "size": len(text.encode())})
     out.counters.update({"samples": len(groups), "edges": order.edges, "components": len(order.components),
                          "cycles": order.cycles, "parse_failures": len(graph.parse_failures),
+                         "parse_skipped_too_large": len(graph.parse_skipped),
                          "imports": graph.imports_total, "imports_resolved": graph.imports_resolved,
                          "repos": 1})
     return out
@@ -66,7 +75,7 @@ class TopoSortStage(Stage):
 
     def options(self) -> dict:
         return {"input": str(Path(self.config.input).resolve()), "scope": sorted(self.scope),
-                "seed": self.config.seed}
+                "seed": self.config.seed, "max_parse_bytes": self.config.max_parse_bytes}
 
     def plan(self) -> list[Unit]:
         return shard_units(self.config.input)
@@ -75,22 +84,44 @@ class TopoSortStage(Stage):
         check_shard_units(self.config.input, units)
 
     def process(self, unit: Unit) -> UnitResult:
-        table = read_shard(Path(unit.inputs[0]["path"]), columns=["repo", "path", "lang", "content"])
+        path = Path(unit.inputs[0]["path"])
+        table = read_shard(path)
+        require_columns(table, FILES_COLUMNS, path)
         rows: list[dict] = []
         counters: Counter = Counter()
-        repos = table["repo"].to_pylist()
-        paths, langs, contents = (table[c].to_pylist() for c in ("path", "lang", "content"))
-        start = 0
-        # Shards are repository-aligned and a repository's files are contiguous (docs/architecture.md).
-        while start < len(repos):
-            end = start
-            while end < len(repos) and repos[end] == repos[start]:
-                end += 1
-            files = [RepoFile(paths[i], langs[i], contents[i] or "") for i in range(start, end)]
-            got = repo_samples(repos[start], files, self.scope, self.config.seed)
+        repos, paths, langs, contents = (table[c].to_pylist() for c in FILES_COLUMNS)
+        # A repository's files should be contiguous (docs/architecture.md); if they are not, they
+        # still make one group, in the order repositories first appear, so sample ids stay unique.
+        # A (repo, path) seen before is a rejected row: the first one is the file.
+        groups: dict[str, list[int]] = {}
+        seen: set[tuple[str, str]] = set()
+        duplicates: list[int] = []
+        for i, (repo, file_path) in enumerate(zip(repos, paths)):
+            if (repo, file_path) in seen:
+                duplicates.append(i)
+                continue
+            seen.add((repo, file_path))
+            groups.setdefault(repo, []).append(i)
+        del seen
+        for repo, members in groups.items():
+            files = [RepoFile(paths[i], langs[i], contents[i] or "") for i in members]
+            got = repo_samples(repo, files, self.scope, self.config.seed, self.config.max_parse_bytes)
             rows.extend(got.rows)
             counters.update(got.counters)
-            start = end
+        span: dict[str, list[int]] = {}  # repo -> [first row, last row, rows]
+        for i, repo in enumerate(repos):
+            first_last = span.setdefault(repo, [i, i, 0])
+            first_last[1], first_last[2] = i, first_last[2] + 1
+        counters["repos_not_contiguous"] = sum(1 for a, b, n in span.values() if b - a + 1 != n)
+        rejected = None
+        if duplicates:
+            counters["rejected:duplicate_path"] = len(duplicates)
+            rejected = table.take(pa.array(duplicates, pa.int64()))
+            if "reason" in rejected.column_names:  # an input that is itself rejected rows
+                rejected = rejected.drop_columns(["reason"])
+            rejected = rejected.append_column("reason", pa.array(["duplicate_path"] * len(duplicates), pa.string()))
         kept = pa.Table.from_pylist(rows, schema=SAMPLES_SCHEMA)
-        return UnitResult(kept=kept, rows_in=table.num_rows, rows_accounted=table.num_rows,
+        n_files = table.num_rows - len(duplicates)
+        return UnitResult(kept=kept, rejected=rejected, rows_in=table.num_rows, rows_accounted=n_files,
                           bytes_in=sum(len(c.encode()) for c in contents if c), counters=dict(counters))
+

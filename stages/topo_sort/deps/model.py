@@ -24,11 +24,13 @@ class DependencyGraph:
 
     ``edges[a]`` holds the paths ``a`` depends on (so ``b`` must come before ``a``); every input
     path is a key. ``parse_failures`` lists files whose parse had errors; they keep the edges that
-    could still be read. ``imports_total`` counts import statements (per imported module) seen in
+    could still be read; ``parse_skipped`` those not parsed at all for their size (no outgoing
+    edges). ``imports_total`` counts import statements (per imported module) seen in
     parsed files, ``imports_resolved`` those that matched at least one file of the repository.
     """
 
     edges: dict[str, set[str]]
     parse_failures: list[str] = field(default_factory=list)
+    parse_skipped: list[str] = field(default_factory=list)
     imports_total: int = 0
     imports_resolved: int = 0
