@@ -1,4 +1,11 @@
-"""Parquet shard I/O: the only way stages read and write data (docs/architecture.md)."""
+"""Parquet shard I/O: the only way stages read and write data (docs/architecture.md).
+
+`read_shard` names the file and the problem in one line: a file pyarrow cannot parse (CorruptShard),
+a column the stage needs that is not there ("no column X in FILE (columns: …)"), a column of the
+`files`/`samples` schemas with another type, or a file that cannot be opened at all. It wraps only
+errors of *reading*. `write_shard` always writes a table dscoder can read back: column names are
+made unique (a `reason` the input already had becomes `input_reason`).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .atomic import atomic_path
-from .errors import CorruptShard, UsageError  # noqa: F401  (CorruptShard: raised by read_shard)
+from .errors import CorruptShard, DscoderError, UsageError  # noqa: F401  (CorruptShard: raised by read_shard)
 
 SHARD_GLOB = "part-*.parquet"
 _SHARD_RE = re.compile(r"^part-[0-9A-Za-z_-]+\.parquet$")
@@ -22,25 +29,101 @@ def shard_name(index: int) -> str:
 
 
 def list_shards(folder: Path) -> list[Path]:
-    """The input shards of a stage folder, in name order (the order defines output order)."""
+    """The input shards of a stage folder, in name order (the order defines output order). In a
+    dscoder output folder, only the shards of its done units (`check_complete_input` has refused an
+    incomplete one unless --allow-partial): a renamed shard whose marker was never written is not
+    part of it."""
+    from .manifest import done_unit_names
+
     folder = Path(folder)
     if not folder.is_dir():
         raise UsageError(f"input folder {folder} does not exist or is not a folder")
     shards = sorted(p for p in folder.glob(SHARD_GLOB) if _SHARD_RE.match(p.name))
+    done = done_unit_names(folder)
+    if done is not None:
+        shards = [p for p in shards if p.stem in done]
     if not shards:
-        raise UsageError(f"input folder {folder} has no {SHARD_GLOB} shards")
+        raise UsageError(f"input folder {folder} has no {SHARD_GLOB} shards"
+                         + (" of finished units" if done is not None else ""))
     return shards
+
+
+def _family(t: pa.DataType) -> str:
+    """Type families that are interchangeable for dscoder (string = large_string, any int width)."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or getattr(pa.types, "is_string_view", lambda _: False)(t):
+        return "string"
+    if pa.types.is_integer(t):
+        return "integer"
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return "timestamp"
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return f"list<{_family(t.value_type)}>"
+    if pa.types.is_null(t):
+        return "null"
+    return str(t)
+
+
+def _known_types() -> dict[str, str]:
+    from .schemas import FILES_SCHEMA, SAMPLES_SCHEMA
+    return {f.name: _family(f.type) for schema in (FILES_SCHEMA, SAMPLES_SCHEMA) for f in schema}
+
+
+def check_columns(path: Path, schema: pa.Schema, columns: list[str] | None) -> None:
+    """Refuse (CorruptShard, naming the file) a missing column or a schema column of another type."""
+    names = schema.names
+    missing = [c for c in columns or () if c not in names]
+    if missing:
+        raise CorruptShard(f"no column {', '.join(missing)} in {path} (columns: {', '.join(names) or 'none'})")
+    known = _known_types()
+    for f in schema:
+        if columns is not None and f.name not in columns:
+            continue
+        want, got = known.get(f.name), _family(f.type)
+        if want is not None and got not in (want, "null"):
+            raise CorruptShard(f"column {f.name} in {path} is {f.type}, not {want} "
+                               "(the files/samples schemas: docs/formats.md)")
 
 
 def read_shard(path: Path, columns: list[str] | None = None) -> pa.Table:
     try:
-        return pq.read_table(path, columns=columns)
-    except (pa.ArrowException, OSError) as exc:
+        pf = pq.ParquetFile(path)
+        check_columns(path, pf.schema_arrow, columns)
+        # unique_columns: files written before write_shard made names unique (a second `reason`)
+        return unique_columns(pf.read(columns=columns))
+    except DscoderError:
+        raise
+    except OSError as exc:
+        if exc.errno is not None:  # the file system's answer, not the file's contents
+            raise DscoderError(f"cannot read input shard {path}: {exc.strerror or exc}") from exc
         raise CorruptShard(f"{path}: cannot read Parquet ({exc})") from exc
+    except pa.ArrowException as exc:
+        raise CorruptShard(f"{path}: cannot read Parquet ({exc})") from exc
+
+
+def unique_columns(table: pa.Table) -> pa.Table:
+    """The same table with unique column names: where a stage added a column the input already had
+    (`reason` on rows of a `_rejected/` folder), the stage's (last) one keeps the name and the
+    earlier ones become `input_<name>` (then `input2_<name>`, …)."""
+    names = table.column_names
+    if len(set(names)) == len(names):
+        return table
+    taken = set(names)
+    new = list(names)
+    for i, name in enumerate(names):
+        if name in names[i + 1:]:
+            k = 1
+            while (candidate := f"input{k if k > 1 else ''}_{name}") in taken:
+                k += 1
+            taken.add(candidate)
+            new[i] = candidate
+    return table.rename_columns(new)
 
 
 def write_shard(table: pa.Table, path: Path) -> int:
     """Write `table` to `path` atomically; returns the file size in bytes."""
+    table = unique_columns(table)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS, compression="zstd")
     return path.stat().st_size
