@@ -25,7 +25,7 @@ class PlainReporter(Reporter):
         print(f"[{time.strftime('%H:%M:%S')}] {text}", file=self.stream, flush=True)
 
     def start(self, stage, units_todo, units_mine, bytes_todo):
-        self.stage, self.todo = stage, units_todo
+        self.stage, self.todo, self.done = stage, units_todo, 0  # dedup's phases: one count each
         skipped = units_mine - units_todo
         self._line(f"{stage}: {units_todo} shards to do ({_mb(bytes_todo)} input)"
                    + (f", {skipped} already done" if skipped else ""))
@@ -62,7 +62,7 @@ class RichReporter(Reporter):
         self.rows = 0
 
     def start(self, stage, units_todo, units_mine, bytes_todo):
-        self.units_todo = units_todo
+        self.units_todo, self.shards_done, self.rows = units_todo, 0, 0
         self.progress.start()
         self.task = self.progress.add_task(stage, total=max(bytes_todo, 1),
                                            shards=f"0/{units_todo}", rows=0)

@@ -68,6 +68,20 @@ class Stage(ABC):
     def plan(self) -> list[Unit]:
         """The units of work, in output order. Called once per output folder (then read back)."""
 
+    def inputs(self) -> list[Path]:
+        """The files and folders this stage reads: never deleted by `--overwrite`, never the output,
+        and (when one is a dscoder output) complete unless `--allow-partial`. Default: the `input`
+        or `source` recorded in `options()`, when it is a path; the runner adds the local paths
+        its units name (crawl's repositories)."""
+        options = self.options()
+        found = []
+        for key in ("input", "source"):
+            value = options.get(key)
+            if isinstance(value, (str, Path)) and str(value) and "://" not in str(value) \
+                    and not str(value).startswith("github:"):
+                found.append(Path(value))
+        return found
+
     def log(self, message: str) -> None:
         """A progress line for the user; the runner points it at its reporter before plan()."""
 
