@@ -16,7 +16,8 @@ class TokenizeConfig:
                                     "released DeepSeek-Coder one).", flag="--tokenizer")
     train_tokenizer: bool = option(False, "Train a byte-level BPE on a sample of INPUT instead (the "
                                    "DeepSeek-Coder added tokens follow it).", flag="--train-tokenizer")
-    vocab_size: int = option(32000, "--train-tokenizer: base vocabulary size (added tokens start here).", min=1)
+    vocab_size: int = option(32000, "--train-tokenizer: base vocabulary size (added tokens start here).",
+                             min=243)  # the byte-level alphabet of UTF-8 text (tokenizer.py)
     tokenizer_sample_mb: float = option(1000.0, "--train-tokenizer: MB of input text to train on, spread evenly "
                                         "over the shards.", min=0, min_open=True)
     fim_rate: float = option(0.5, "Share of documents in fill-in-the-middle form (paper §3.2).", min=0, max=1)
