@@ -273,9 +273,9 @@ def run_stage(stage: Stage, run: RunOptions) -> dict:
     errors = len(manifest.get("plan_errors", [])) + sum(mine_done[u.name].get("errors", 0)
                                                         for u in mine if u.name in mine_done)
     failed = summary["this_run"]["shards_failed"]
-    if failed and not run.keep_going:
+    if failed and (run.strict or not run.keep_going):
         raise RunFailure(summary, failed_message(summary, failed, len(mine)))
-    if run.strict and (failed or errors):
+    if run.strict and errors:
         raise RunFailure(summary, f"{errors} errors were reported (--strict); "
                                   f"see {summary['output']}/_dscoder/errors.jsonl")
     return summary

@@ -68,6 +68,15 @@ def test_overwrite_never_deletes_the_input(cli, filtered, tmp_path, stage):
     assert snapshot(filtered) == before
 
 
+def test_overwrite_never_deletes_a_tokenizer_inside_output(cli, filtered, tmp_path):
+    tokens = tmp_path / "tokens"
+    cli("tokenize", filtered, tokens, "--train-tokenizer", "--vocab-size", "300", "--tokenizer-sample-mb", "0.05")
+    tokenizer = tokens / "tokenizer" / "tokenizer.json"
+    before = tokenizer.read_bytes()
+    r = cli("tokenize", filtered, tokens, "--tokenizer", tokens / "tokenizer", "--overwrite", expect=2)
+    assert "lies inside it" in r.stderr and tokenizer.read_bytes() == before
+
+
 def test_overwrite_never_deletes_crawl_sources(cli, tmp_path):
     out = tmp_path / "files"
     repo = tmp_path / "src" / "r1"
