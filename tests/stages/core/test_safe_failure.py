@@ -339,6 +339,12 @@ def test_pretrain_is_one_writer(tmp_path):
     assert second.returncode == 2 and "Traceback" not in second.stderr
     assert f"being written by pid {first.pid}" in second.stderr
     assert [r["step"] for r in read_metrics(out)] == [1, 2, 3, 4]
+    # extend-context from this run into the same folder: --overwrite would delete its start checkpoint.
+    checkpoints = sorted(p.name for p in (out / "checkpoints").iterdir())
+    r = run("extend-context", out, tokens, out, "--overwrite", "--seq-length", 32, "--steps", 1,
+            "--global-batch", 4, "--micro-batch", 2)
+    assert r.returncode == 2 and "lies inside it" in r.stderr, r.stderr[-2000:]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == checkpoints
 
 
 # -- 4. workers die with their runner --------------------------------------------------------------
