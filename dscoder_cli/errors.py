@@ -13,7 +13,7 @@ from typing import Callable, NoReturn
 
 import typer
 
-from stages.core.errors import DscoderError
+from stages.core.errors import DscoderError, is_write_error, output_write_error
 
 
 def fail(message: str | BaseException, code: int = 1) -> NoReturn:
@@ -36,6 +36,8 @@ def exit_code(exc: BaseException) -> int | None:
 
 
 def describe(exc: BaseException) -> str:
+    if is_write_error(exc):  # disk full, quota, read-only: name the file and what to do
+        return str(output_write_error(exc.filename or "OUTPUT", exc))
     if isinstance(exc, OSError) and not isinstance(exc, DscoderError) and exc.strerror:
         where = f": {exc.filename}" if exc.filename else ""
         return f"{exc.strerror}{where}"

@@ -89,7 +89,9 @@ def training_script(stage_args: list[str], output: Path, opts: SlurmOptions, lau
     lines += [f"#SBATCH {arg}" for arg in opts.sbatch_args]
     lines += ["set -euo pipefail",
               "# Each task is one rank: SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID, master = first node.",
-              f"srun {shlex.join(dscoder_command() + stage_args)}", ""]
+              "# --kill-on-bad-exit: a rank that exits non-zero (e.g. rank 0 refused: OUTPUT is locked by",
+              "# another run) stops the others instead of leaving them waiting for it.",
+              f"srun --kill-on-bad-exit=1 {shlex.join(dscoder_command() + stage_args)}", ""]
     return "\n".join(lines)
 
 

@@ -28,12 +28,13 @@ def describe(output: Path, refresh: bool = False) -> dict:
         return info
     if refresh:
         finalize(layout)
-    done, failed = layout.done_markers(), layout.failed_markers()
-    stats = merge_stats(manifest, done, failed)
-    pending = [u["name"] for u in manifest["units"] if u["name"] not in done]
+    states = layout.unit_states(manifest)  # a marker counts only with its files there
+    stats = merge_stats(manifest, states.done, states.failed)
     return {**stats, "output": str(layout.root), "dscoder_version": manifest.get("dscoder_version"),
-            "options": manifest["options"], "shards_pending": pending,
-            "complete": not pending, "files_by_language": files_by_language(stats["counters"])}
+            "options": manifest["options"], "command": manifest.get("command"),
+            "shards_pending": states.pending, "shards_missing_output": states.missing_output,
+            "markers_unreadable": states.corrupt, "complete": states.complete,
+            "files_by_language": files_by_language(stats["counters"])}
 
 
 def print_status(info: dict) -> None:
@@ -46,5 +47,10 @@ def print_status(info: dict) -> None:
                   f"(dscoder {info['dscoder_version']}) — "
                   + ("[green]complete[/green]" if info["complete"] else
                      f"[yellow]{len(info['shards_pending'])} shards pending[/yellow]"), soft_wrap=True)
+    for unit, files in info["shards_missing_output"].items():
+        console.print(f"{unit}: done-marker without its files ({', '.join(files)}); the next run redoes it",
+                      soft_wrap=True, markup=False)
+    for unit in info["markers_unreadable"]:
+        console.print(f"{unit}: unreadable done-marker; the next run redoes it", soft_wrap=True, markup=False)
     console.print("options: " + json.dumps(info["options"], sort_keys=True), soft_wrap=True, markup=False)
     print_summary(info, console)

@@ -23,13 +23,13 @@ def submit(
                                 "CHECKPOINT for extend-context/instruct)."),
     output: Path = typer.Argument(..., help="The stage's OUTPUT folder on the shared filesystem "
                                   "(extend-context/instruct: DATA..., then OUTPUT)."),
-    array_size: int = typer.Option(4, help="Data stages: number of array tasks; each takes every N-th shard."),
-    nodes: int = typer.Option(1, help="Training stages: nodes."),
-    gpus_per_node: int = typer.Option(8, help="Training stages: ranks (GPUs) per node."),
+    array_size: int = typer.Option(4, min=1, help="Data stages: number of array tasks; each takes every N-th shard."),
+    nodes: int = typer.Option(1, min=1, help="Training stages: nodes."),
+    gpus_per_node: int = typer.Option(8, min=1, help="Training stages: ranks (GPUs) per node."),
     cpu_only: bool = typer.Option(False, help="Training stages: CPU nodes, no --gpus-per-node."),
     partition: Optional[str] = typer.Option(None, help="Slurm partition."),
     time: Optional[str] = typer.Option(None, "--time", help="Time limit per task, e.g. 04:00:00."),
-    cpus_per_task: Optional[int] = typer.Option(None, help="CPUs per task (also the stage's --workers)."),
+    cpus_per_task: Optional[int] = typer.Option(None, min=1, help="CPUs per task (also the stage's --workers)."),
     mem: Optional[str] = typer.Option(None, help="Memory per task, e.g. 16G."),
     after: Optional[str] = typer.Option(None, help="Start after this job id succeeds (chain stages)."),
     sbatch_arg: List[str] = typer.Option([], help="Extra `#SBATCH` line, verbatim (repeatable), "
@@ -38,8 +38,8 @@ def submit(
 ) -> None:
     """Submit STAGE INPUT OUTPUT [stage options…] to Slurm.
 
-    Data stages: an sbatch array plus a dependent stats job; a failed task is simply resubmitted and
-    redoes only its missing shards. Training stages: one job of --nodes × --gpus-per-node ranks
+    Data stages: an sbatch array plus a dependent stats job; a task whose shards failed exits 1, so
+    jobs chained with --after (afterok) do not start; resubmitting redoes only the missing shards. Training stages: one job of --nodes × --gpus-per-node ranks
     started by srun. Stage options go after OUTPUT, e.g.
     `dscoder submit filter files/ filtered/ --array-size 64 --rules starcoder`.
     """

@@ -3,6 +3,9 @@
 - `stage`      what a stage is: config + `options()`, `plan()`, `process(unit)`
 - `runner`     resume, workers, ranks, stats, rejected rows and errors for any stage; phases
 - `output`     opening an output folder of any kind: create, resume, refuse changed options, overwrite
+               (never an input), lock
+- `lock`       one writer per output: a lock file naming its holder, stale locks taken over
+- `processes`  worker processes that die with their parent
 - `atomic`     write-then-rename files and folders (fsync first)
 - `errors`     the exceptions whose class decides the exit code
 - `shards`     Parquet shard I/O;  `manifest`  the `_dscoder/` metadata of a data stage's output

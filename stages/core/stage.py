@@ -8,6 +8,7 @@ stage keeps the stage contract (docs/architecture.md) the same way.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,33 @@ class Stage(ABC):
     @abstractmethod
     def plan(self) -> list[Unit]:
         """The units of work, in output order. Called once per output folder (then read back)."""
+
+    def inputs(self) -> list[Path]:
+        """The files and folders this stage reads: never deleted by `--overwrite`, never the output,
+        and (when one is a dscoder output) complete unless `--allow-partial`. Default: the `input`
+        or `source` recorded in `options()`, and every other option value that is the absolute path
+        of something that exists (tokenize's `--tokenizer`, filter's benchmark files); the runner
+        adds the local paths its units name (crawl's repositories)."""
+        options = self.options()
+        found = []
+        for key in ("input", "source"):
+            value = options.get(key)
+            if isinstance(value, (str, Path)) and str(value) and os.path.lexists(value):
+                found.append(Path(value))
+
+        def walk(value) -> None:
+            if isinstance(value, dict):
+                for v in value.values():
+                    walk(v)
+            elif isinstance(value, (list, tuple)):
+                for v in value:
+                    walk(v)
+            elif isinstance(value, (str, Path)) and os.path.isabs(value) and os.path.lexists(value):
+                if Path(value) not in found:
+                    found.append(Path(value))
+
+        walk(options)
+        return found
 
     def log(self, message: str) -> None:
         """A progress line for the user; the runner points it at its reporter before plan()."""

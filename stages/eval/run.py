@@ -105,6 +105,7 @@ class Evaluation:
         self.backend = None
         self.model_path: Optional[Path] = None
         self.stats = {"generated": 0, "executed": 0}
+        self._output = None  # the opened OUTPUT, locked for this run (one writer)
 
     # -- benchmarks and options ------------------------------------------------------------
     def load(self) -> list[Benchmark]:
@@ -145,7 +146,9 @@ class Evaluation:
         return bench.spec.instruct_max_new_tokens if self.cfg.instruct else bench.spec.max_new_tokens
 
     def prepare_output(self) -> None:
-        open_output(self.out, EVAL_OUTPUT, overwrite=self.cfg.overwrite)
+        c = self.cfg
+        self._output = open_output(self.out, EVAL_OUTPUT, overwrite=c.overwrite, lock="writer", log=self.log,
+                                   inputs=[c.generations, c.model, c.benchmarks_dir, *c.benchmark_files])
 
     def check_manifest(self, bench: Benchmark) -> None:
         folder = self.out / bench.name
@@ -296,6 +299,13 @@ class Evaluation:
         return summary
 
     def run(self) -> dict:
+        try:
+            return self._run()
+        finally:
+            if self._output is not None:
+                self._output.release()
+
+    def _run(self) -> dict:
         from .execute import Executor
         from .sandbox import capabilities
         t0 = time.monotonic()

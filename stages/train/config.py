@@ -199,7 +199,8 @@ class TrainRunOptions:
                                           flag="--wandb-project")
     verbose: bool = option(False, "Show the third-party warnings hidden by default (stages/train/quiet.py).",
                            flag="--verbose")
-    peak_tflops: Optional[float] = option(None, "Peak TFLOP/s per device for MFU.", show="detected")
+    peak_tflops: Optional[float] = option(None, "Peak TFLOP/s per device for MFU.", show="detected", min=0,
+                                          min_open=True)
     overwrite: bool = option(False, "Delete OUTPUT and start over.", flag="--overwrite")
 
     def __post_init__(self):
@@ -226,14 +227,14 @@ class PretrainOptions:
                                           "start from one).", flag="--model-config")
     data_weights: Optional[str] = option(None, DATA_WEIGHTS_HELP, show="by token count")
     steps: Optional[int] = option(None, "Optimizer steps.", show=f"{PRESETS['1.3b'].train_tokens / 1e12:g}T tokens / "
-                                  "(batch x seq)")
-    warmup_steps: Optional[int] = option(None, "Linear warm-up steps.", show=_preset_default("warmup_steps"))
-    seq_length: Optional[int] = option(None, "Tokens per sequence.", show=_preset_default("seq_length"))
-    global_batch: Optional[int] = option(None, "Sequences per step.", show=_preset_default("global_batch"))
+                                  "(batch x seq)", min=1)
+    warmup_steps: Optional[int] = option(None, "Linear warm-up steps.", show=_preset_default("warmup_steps"), min=0)
+    seq_length: Optional[int] = option(None, "Tokens per sequence.", show=_preset_default("seq_length"), min=1)
+    global_batch: Optional[int] = option(None, "Sequences per step.", show=_preset_default("global_batch"), min=1)
     micro_batch: Optional[int] = option(None, "Sequences per forward pass per rank.",
-                                        show=_preset_default("micro_batch"))
-    lr: Optional[float] = option(None, "Max LR.", show=_preset_default("max_lr", _lr_text))
-    min_lr_ratio: float = option(0.1, "Final LR as a fraction of max (paper: 10%).")
+                                        show=_preset_default("micro_batch"), min=1)
+    lr: Optional[float] = option(None, "Max LR.", show=_preset_default("max_lr", _lr_text), min=0, min_open=True)
+    min_lr_ratio: float = option(0.1, "Final LR as a fraction of max (paper: 10%).", min=0, max=1)
     lr_milestones: str = option("0.8,0.9", "Fractions of --steps where the LR steps down (each to "
                                 "min-lr-ratio^(1/k) of the previous: sqrt(1/10) twice).")
     save_interval: int = option(1000, "Checkpoint every N steps (and at the end).", min=1)
@@ -248,13 +249,14 @@ class PretrainOptions:
 class ExtendContextOptions:
     """`dscoder extend-context`: the paper's values (§3.4) are the defaults."""
 
-    rope_base: float = option(100_000.0, "RoPE base (paper: 10,000 -> 100,000).")
-    rope_scale: float = option(4.0, "Linear position interpolation factor (paper: 4; 1 = none).")
-    seq_length: int = option(16_384, "Tokens per sequence (paper: 16K).")
+    rope_base: float = option(100_000.0, "RoPE base (paper: 10,000 -> 100,000).", min=0, min_open=True)
+    rope_scale: float = option(4.0, "Linear position interpolation factor (paper: 4; 1 = none).", min=0, min_open=True)
+    seq_length: int = option(16_384, "Tokens per sequence (paper: 16K).", min=1)
     steps: int = option(1000, "Optimizer steps (paper: 1000).", min=1)
     global_batch: int = option(512, "Sequences per step (paper: 512).", min=1)
     micro_batch: int = option(1, "Sequences per forward pass per rank.", min=1)
-    lr: Optional[float] = option(None, "Constant LR.", show="the checkpoint's final LR, as in the paper")
+    lr: Optional[float] = option(None, "Constant LR.", show="the checkpoint's final LR, as in the paper", min=0,
+                                 min_open=True)
     warmup_steps: int = option(0, "Linear warm-up steps (0: the LR is held from the first step).", min=0)
     fresh_optimizer: bool = option(False, "Start with new Adam moments instead of the checkpoint's optimizer "
                                    "state.", flag="--fresh-optimizer")
@@ -269,16 +271,16 @@ class ExtendContextOptions:
 class InstructOptions:
     """`dscoder instruct`: the paper's values (§3.5) are the defaults."""
 
-    lr: float = option(1e-5, "Peak LR (paper: 1e-5).")
+    lr: float = option(1e-5, "Peak LR (paper: 1e-5).", min=0, min_open=True)
     warmup_steps: int = option(100, "Linear warm-up steps (paper: 100).", min=0)
-    min_lr_ratio: float = option(0.0, "Final LR of the cosine schedule as a fraction of the peak.")
-    seq_length: int = option(4096, "Tokens per sequence; longer examples are truncated.")
+    min_lr_ratio: float = option(0.0, "Final LR of the cosine schedule as a fraction of the peak.", min=0, max=1)
+    seq_length: int = option(4096, "Tokens per sequence; longer examples are truncated.", min=1)
     batch_tokens: int = option(4 * 1024 * 1024, "Tokens per step (paper: 4M): sets the sequences per step to "
-                               "batch-tokens / seq-length.")
-    global_batch: Optional[int] = option(None, "Sequences per step (overrides --batch-tokens).")
+                               "batch-tokens / seq-length.", min=1)
+    global_batch: Optional[int] = option(None, "Sequences per step (overrides --batch-tokens).", min=1)
     micro_batch: int = option(1, "Sequences per forward pass per rank.", min=1)
-    steps: Optional[int] = option(None, "Optimizer steps.", show="--epochs over the data")
-    epochs: float = option(3.0, "Passes over the data when --steps is not given.")
+    steps: Optional[int] = option(None, "Optimizer steps.", show="--epochs over the data", min=1)
+    epochs: float = option(3.0, "Passes over the data when --steps is not given.", min=0, min_open=True)
     pack: bool = option(False, "Pack several examples per sequence (each keeps its own loss mask and attends "
                         "only to itself).", flag="--pack/--no-pack")
     tokenizer: Optional[Path] = option(None, "Tokenizer folder.", show="the checkpoint's")

@@ -15,7 +15,8 @@ from typing import Optional
 
 from stages.core.atomic import write_json_atomic
 from stages.core.errors import DscoderError, UsageError
-from stages.core.output import OutputKind, open_output, refuse_changed
+from stages.core.manifest import check_complete_input
+from stages.core.output import OpenedOutput, OutputKind, open_output, refuse_changed
 
 from .checkpoint import list_checkpoints
 from .config import (MissingFile, PretrainOptions, TrainConfig, TrainRunOptions, comma_floats, default_steps, identity,
@@ -75,19 +76,33 @@ def start_command(run: TrainRunOptions) -> None:
     check_wandb(run.wandb_project)
 
 
-def check_output(cfg: TrainConfig, overwrite: bool, world_size: int, rank: int = 0) -> None:
+def check_output(cfg: TrainConfig, overwrite: bool, world_size: int, rank: int = 0) -> OpenedOutput:
     """Resume on an OUTPUT made with the same options; refuse when they changed (naming them), or
-    when OUTPUT is something else; `overwrite` starts over. Another --steps continues the run
-    (a finished one too): the LR schedule is that of the new total from here on, and the change is
-    appended to `steps_history` in config.yaml (by rank 0)."""
+    when OUTPUT is something else, or an input is OUTPUT or (with `overwrite`) inside it; `overwrite`
+    starts over. Rank 0 takes the lock for the whole run (all its ranks are one writer). Another
+    --steps continues the run (a finished one too): the LR schedule is that of the new total from
+    here on, and the change is appended to `steps_history` in config.yaml (by rank 0)."""
     out = Path(cfg.output)
     if overwrite and world_size > 1:
         # Every rank must refuse alike, whether or not another one has created OUTPUT yet.
         raise UsageError("--overwrite with several ranks would let them delete each other's work; "
                          "delete the output folder once, then start the ranks")
-    open_output(out, _OVERWRITABLE if overwrite else TRAINING_OUTPUT, overwrite=overwrite, world_size=world_size)
-    if overwrite or not (out / CONFIG).exists():
-        return
+    inputs = [*cfg.data, cfg.init_from_checkpoint, cfg.init_from_hf, cfg.tokenizer]
+    for folder in cfg.data:
+        check_complete_input(folder, allow_flag=None)
+    handle = open_output(out, _OVERWRITABLE if overwrite else TRAINING_OUTPUT, overwrite=overwrite,
+                         world_size=world_size, inputs=inputs, lock="writer" if rank == 0 else None)
+    try:
+        if not overwrite and (out / CONFIG).exists():
+            _continue(out, cfg, rank)
+    except BaseException:
+        handle.release()
+        raise
+    return handle
+
+
+def _continue(out: Path, cfg: TrainConfig, rank: int) -> None:
+    """Refuse changed options; a changed --steps continues the run (recorded in steps_history)."""
     old = TrainConfig.load(out / CONFIG)
     refuse_changed(out, identity(old), identity(cfg))
     cfg.steps_history = list(old.steps_history)
@@ -112,7 +127,11 @@ def launch(cfg: TrainConfig, run: TrainRunOptions, dataset=None) -> Optional[dic
     the caller built it already, is used by a trainer in this process (spawned ones build their own)."""
     env = dist_env()
     cfg.validate(env.world_size if env.launcher != "single" else run.nproc)
-    check_output(cfg, run.overwrite, env.world_size, env.rank)
+    with check_output(cfg, run.overwrite, env.world_size, env.rank):
+        return _launch(cfg, run, env, dataset)
+
+
+def _launch(cfg: TrainConfig, run: TrainRunOptions, env, dataset) -> Optional[dict]:
     if env.launcher == "single" and run.nproc > 1:
         out = Path(cfg.output)
         job = out / "launch.json"

@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from slurm_cluster import LocalSlurm, have_slurm  # noqa: E402
 
-from conftest import read_output  # noqa: E402
+from conftest import read_output, write_files_shards  # noqa: E402
 
 needs_slurm = pytest.mark.skipif(not have_slurm(), reason="Slurm is not installed (make test installs slurm-wlm)")
 PACKAGES = ["json", "email", "http", "urllib", "logging", "wsgiref", "xmlrpc", "dbm"]
@@ -109,6 +109,39 @@ def test_cancelled_task_resubmitted_redoes_only_missing_shards(slurm, repos, tmp
     # Shards finished by the first submission were not redone.
     assert all((out / "_dscoder/done" / n).stat().st_mtime_ns == t for n, t in done_before.items())
     assert read_output(out).equals(read_output(tmp_path / "reference"))
+
+
+def _squeue(slurm, job: str, fmt: str) -> str:
+    return subprocess.run(["squeue", "-h", "-j", job, "-o", fmt], env=slurm.env, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@needs_slurm
+def test_failed_array_task_keeps_the_dependent_job_from_starting(slurm, tmp_path):
+    """A task whose shard fails exits 1, so the next stage (`--after`: afterok) never starts; the
+    stats job (afterany) still records what failed."""
+    src = write_files_shards(tmp_path / "files", n_shards=3, rows_per_shard=20)
+    (src / "part-00001.parquet").write_bytes(b"PAR1 not parquet")  # task 1's shard
+    out, nxt = tmp_path / "filtered", tmp_path / "samples"
+    first = submit(slurm, "filter", src, out, "--array-size", 3)
+    second = submit(slurm, "topo-sort", out, nxt, "--array-size", 3, "--after", first["array_job"])
+    slurm.wait(first["array_job"], first["stats_job"])
+    try:
+        codes = {}
+        for task in range(3):
+            info = subprocess.run(["scontrol", "-o", "show", "job", f"{first['array_job']}_{task}"], env=slurm.env,
+                                  capture_output=True, text=True).stdout
+            codes[task] = info.split("ExitCode=", 1)[1].split()[0]
+        assert codes == {0: "0:0", 1: "1:0", 2: "0:0"}, codes
+        log = (out / "_dscoder/slurm" / f"{first['array_job']}_1.out").read_text()
+        assert "1 of 1 shards failed (part-00001: CorruptShard" in log
+        assert "DependencyNeverSatisfied" in _squeue(slurm, second["array_job"], "%r")
+        assert not (nxt / "_dscoder/manifest.json").exists() and not list(nxt.glob("part-*"))
+        status = json.loads(dscoder("status", out, "--json"))
+        assert status["shards_failed"] == ["part-00001"] and status["shards_done"] == 2
+    finally:
+        subprocess.run(["scancel", second["array_job"], second["stats_job"]], env=slurm.env)
+    slurm.wait(second["array_job"], second["stats_job"])
 
 
 def test_submit_refuses_non_data_stage_and_rank_options(tmp_path):

@@ -106,23 +106,26 @@ def test_usage_errors_exit_2(cli, tmp_path):
     cli("filter", tmp_path / "empty", tmp_path / "o", "--rules", "nonsense", expect=2)
 
 
-def test_corrupt_shard_reported_rest_done_strict_fails(cli, files_input, tmp_path):
+def test_corrupt_shard_reported_rest_done_run_exits_1_unless_keep_going(cli, files_input, tmp_path):
     (files_input / "part-00002.parquet").write_bytes(b"PAR1 this is not parquet")
     out = tmp_path / "out"
-    s = cli.json("filter", files_input, out)  # exit 0: the rest went on
+    r = cli("filter", files_input, out, "--json", expect=1)  # the rest went on, but the run failed
+    s = json.loads(r.stdout)
     assert s["shards_done"] == 5 and s["shards_failed"] == ["part-00002"]
+    assert "1 of 6 shards failed (part-00002: CorruptShard" in r.stderr and "--keep-going" in r.stderr
+    assert "Traceback" not in r.stderr
     errors = [json.loads(line) for line in (out / "_dscoder/errors.jsonl").read_text().splitlines()]
     assert len(errors) == 1 and errors[0]["unit"] == "part-00002"
     assert "part-00002.parquet" in errors[0]["error"] and "Parquet" in errors[0]["error"]
-    r = cli("filter", files_input, out, "--strict", "--json", expect=1)
-    assert "--strict" in r.stderr and json.loads(r.stdout)["shards_failed"] == ["part-00002"]
+    s = cli.json("filter", files_input, out, "--keep-going")  # exit 0: reported, retried, still failing
+    assert s["this_run"]["shards_failed"] == ["part-00002"] and s["this_run"]["shards_skipped"] == 5
 
 
 def test_failed_shard_retried_after_fix(cli, files_input, tmp_path):
     good = (files_input / "part-00002.parquet").read_bytes()
     (files_input / "part-00002.parquet").write_bytes(b"x" * len(good))  # same size: passes the input check
     out = tmp_path / "out"
-    assert cli.json("filter", files_input, out)["shards_failed"] == ["part-00002"]
+    assert cli.json("filter", files_input, out, expect=1)["shards_failed"] == ["part-00002"]
     (files_input / "part-00002.parquet").write_bytes(good)
     s = cli.json("filter", files_input, out, "--strict")
     assert s["shards_failed"] == [] and s["shards_done"] == 6 and s["this_run"]["shards_done"] == 1
@@ -201,7 +204,8 @@ def test_status(cli, files_input, tmp_path):
     assert info["options"]["rules"]["avg_line_length/v1"] == {"max_avg_line_length": 100}
     text = cli("status", out).stdout
     assert "3 shards pending" in text and "rows in" in text
-    assert "not a dscoder output" in cli("status", tmp_path, expect=2).stderr
+    # a folder holding stage outputs is a pipeline (#21); one holding none is not a dscoder output
+    assert "not a dscoder output" in cli("status", files_input, expect=2).stderr
 
 
 def test_version_and_help(cli):

@@ -182,10 +182,10 @@ def test_inherited_git_environment_is_ignored(cli, tmp_path, monkeypatch):
 def test_output_inside_source_is_not_a_change_of_source(cli, tmp_path):
     src = tmp_path / "src"
     _repo(src / "plain", {"a.py": "x = 1\n"})
-    out = src / "out"  # OUTPUT inside SOURCE: created empty before planning, then written
+    out = src / "out"  # OUTPUT inside SOURCE: it does not exist while the source is planned
     s = cli.json("crawl", src, out)
     assert {r["repo"] for r in read_output(out).to_pylist()} == {"plain"}  # never its own manifest
-    assert s["counters"]["skipped:empty_folder"] == 1
+    assert s["counters"]["repos"] == 1
     again = cli.json("crawl", src, out)
     assert again["this_run"]["shards_skipped"] == 1
     other = cli.json("crawl", src, tmp_path / "elsewhere")  # another crawl sees it as a dscoder output

@@ -134,9 +134,12 @@ def test_files_without_required_columns_fail_clearly(cli, tmp_path):
     folder.mkdir()
     pq.write_table(pa.table({"content": ["a b c d e f"]}), folder / "part-00000.parquet")
     out = tmp_path / "out"
-    r = cli("dedup", folder, out, "--phase", "signatures", "--json")
+    r = cli("dedup", folder, out, "--phase", "signatures", "--json", expect=1)  # a failed unit: exit 1
     assert json.loads(r.stdout)["shards_failed"] == ["part-00000"]
-    assert "no column `sample_id` in" in (out / "_dscoder/phases/signatures/_dscoder/errors.jsonl").read_text()
-    # the next phase names the failure instead of asking for the phase that just failed
+    assert "no column `sample_id`, `text` in" in (out / "_dscoder/phases/signatures/_dscoder/errors.jsonl").read_text()
+    # the failing phase stops the run, naming its error (not "run `--phase signatures` first")
     err = cli("dedup", folder, out, expect=1).stderr
+    assert "no column `sample_id`" in err and "Traceback" not in err and "first" not in err
+    # and a later phase run alone names the failure instead of asking for the phase that just failed
+    err = cli("dedup", folder, out, "--phase", "buckets", expect=1).stderr
     assert "phase `signatures` failed on 1 unit(s) (part-00000: UsageError: no column `sample_id`" in err

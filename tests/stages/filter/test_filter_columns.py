@@ -24,7 +24,7 @@ def test_wrong_column_types_and_missing_text_column(cli, tmp_path, rules):
     pq.write_table(pa.table({"repo": ["a"], "body": [text]}), src / "part-00002.parquet")
     pq.write_table(pa.table({"repo": ["a"], "path": ["m.py"], "lang": ["Python"], "content": [3]}),
                    src / "part-00003.parquet")
-    s = cli.json("filter", src, tmp_path / "out", "--rules", rules)
+    s = cli.json("filter", src, tmp_path / "out", "--rules", rules, expect=1)  # failed units: exit 1
     assert s["shards_failed"] == ["part-00000", "part-00001", "part-00002", "part-00003"]
     errors = _errors(tmp_path / "out")
     assert f"UsageError: column `path` in {src / 'part-00000.parquet'} is int64, expected string" in errors

@@ -182,7 +182,7 @@ def test_corrupt_shard_reported_rest_done(cli, tmp_path):
     src = write_samples(tmp_path / "samples", [synthetic_texts(5, s) for s in range(3)])
     (src / "part-00001.parquet").write_bytes(b"PAR1 not parquet at all")
     out = tmp_path / "out"
-    s = cli.json("tokenize", src, out, "--tokenizer", small_tokenizer_dir())
+    s = cli.json("tokenize", src, out, "--tokenizer", small_tokenizer_dir(), expect=1)  # a failed unit: exit 1
     assert s["shards_done"] == 2 and s["shards_failed"] == ["part-00001"]
     assert not (out / "part-00001.bin").exists() and not list(out.glob(".*tmp-*"))
     errors = (out / "_dscoder/errors.jsonl").read_text()

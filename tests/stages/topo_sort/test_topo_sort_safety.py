@@ -90,7 +90,7 @@ def test_wrong_column_type_is_one_line_naming_the_column(cli, tmp_path):
     pq.write_table(pa.table({"repo": ["a"], "path": [7], "lang": ["Python"], "content": ["x = 1\n"]}),
                    folder / "part-00000.parquet")
     pq.write_table(pa.table({"repo": ["a"], "lang": ["Python"], "content": ["x = 1\n"]}), folder / "part-00001.parquet")
-    s = cli.json("topo-sort", folder, tmp_path / "out")
+    s = cli.json("topo-sort", folder, tmp_path / "out", expect=1)  # failed units: exit 1
     assert s["shards_failed"] == ["part-00000", "part-00001"]
     errors = (tmp_path / "out/_dscoder/errors.jsonl").read_text()
     assert f"column `path` in {folder / 'part-00000.parquet'} is int64, expected string" in errors
