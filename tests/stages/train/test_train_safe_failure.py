@@ -77,3 +77,35 @@ def test_a_zero_that_gets_past_the_options_is_kept_not_replaced_by_the_preset(tm
     assert (cfg.steps, cfg.global_batch, cfg.seq_length, cfg.micro_batch, cfg.lr, cfg.warmup_steps) == (0,) * 6
     with pytest.raises(UsageError):
         cfg.validate()
+
+
+# ----------------------------------------------------------------------------- metrics.jsonl
+def _metrics(path: Path, steps, tail: str = "") -> Path:
+    path.write_text("".join(json.dumps({"step": s, "loss": 1.0 / s}) + "\n" for s in steps) + tail)
+    return path
+
+
+def test_a_torn_last_metrics_line_is_cut_off_with_a_warning(tmp_path, capsys):
+    """Before: `json.loads` on the torn line raised a JSONDecodeError traceback and every resume failed."""
+    from stages.train.metrics import truncate_jsonl
+    path = _metrics(tmp_path / "metrics.jsonl", [1, 2, 3, 4], tail='{"step": 5, "loss": 0.1')
+    truncate_jsonl(path, 3)
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2, 3]
+    err = capsys.readouterr().err
+    assert f"{path}:5" in err and "torn" in err and len(err.strip().splitlines()) == 1
+    # the torn line past the checkpoint's step or not, and with nothing to keep after it
+    path = _metrics(tmp_path / "m2.jsonl", [1, 2], tail='{"st')
+    truncate_jsonl(path, 10)
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2]
+
+
+def test_a_corrupt_metrics_line_in_the_middle_is_an_error_naming_file_and_line(tmp_path):
+    from stages.train.metrics import truncate_jsonl
+    path = tmp_path / "metrics.jsonl"
+    for bad in ('{"step": 2, "lo', "[1, 2]", '{"step": "two"}', "\udcff"):
+        path.write_bytes(b"".join(line.encode("utf-8", "surrogateescape") + b"\n"
+                                  for line in ('{"step": 1}', bad, '{"step": 3}')))
+        before = path.read_bytes()
+        with pytest.raises(DscoderError, match=f"{path}:2: not a metrics record") as exc:
+            truncate_jsonl(path, 1)
+        assert "\n" not in str(exc.value) and path.read_bytes() == before   # one line; nothing rewritten
