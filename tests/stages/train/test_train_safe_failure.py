@@ -109,3 +109,141 @@ def test_a_corrupt_metrics_line_in_the_middle_is_an_error_naming_file_and_line(t
         with pytest.raises(DscoderError, match=f"{path}:2: not a metrics record") as exc:
             truncate_jsonl(path, 1)
         assert "\n" not in str(exc.value) and path.read_bytes() == before   # one line; nothing rewritten
+
+
+# ----------------------------------------------------------------------------- instruct records
+@pytest.fixture(scope="module")
+def chat_tokenizers(tmp_path_factory):
+    """The tokenize stage's tokenizer (DeepSeek-Coder's pre-tokenizer, every line break isolated) and a
+    GPT-2-style byte-level one (whitespace runs end at a line break), with <|EOT|> added."""
+    from train_testlib import make_deepseek_tokenizer
+
+    from stages.train.chat import SYSTEM_PROMPT
+    from stages.train.instruct_data import ChatTokenizer, chat_tokens_to_add
+    root = tmp_path_factory.mktemp("chat-tok")
+    texts = [SYSTEM_PROMPT] * 4 + stdlib_texts()[:6]
+    deepseek = make_deepseek_tokenizer(root / "deepseek", texts, vocab_size=500)
+    gpt2 = make_tokenizer(root / "gpt2", texts, vocab_size=500)
+    tokenizers = {"deepseek": ChatTokenizer.load(deepseek, pad_id=0),
+                  "gpt2": ChatTokenizer.load(gpt2, pad_id=0, added_tokens=chat_tokens_to_add(gpt2))}
+    tokenizers["deepseek"].folder = deepseek
+    return tokenizers
+
+
+def _long_texts(n: int = 60_000) -> dict[str, str]:
+    """Texts of about `n` characters, well past what a sequence of 64 or 300 tokens needs."""
+    code = "".join(stdlib_texts())
+    texts = {
+        "code": code,
+        "indented blank lines": "def f():\n\n\n    return 1\n    \n  \n" * 2000,
+        "one long line": "x = compute(a, b) + 1; " * 3000,
+        "cjk and accents": "数据处理函数 naïve café — résumé\n" * 2000,
+        "windows line ends": code.replace("\n", "\r\n"),
+    }
+    return {name: t[:n] for name, t in texts.items()}
+
+
+@pytest.mark.parametrize("name", ["deepseek", "gpt2"])
+def test_long_records_are_cut_before_tokenizing_and_keep_the_same_tokens(chat_tokenizers, name):
+    """Before: the whole rendered record was tokenized to keep seq_length + 1 tokens (a 30 MB record:
+    5-8 GB and over a minute). Now only a head is: the ids and response flags kept are those of the
+    whole text, for records that fit (nothing cut) and for long ones, in the answer or the instruction."""
+    tok = chat_tokenizers[name]
+    seen = []
+    whole = tok._encode
+    tok._encode = lambda text: seen.append(len(text)) or whole(text)
+    texts = _long_texts()
+    records = [[{"role": "user", "content": "Add two numbers."}, {"role": "assistant", "content": "a + b"}]]
+    records += [[{"role": "user", "content": "Explain."}, {"role": "assistant", "content": t}] for t in texts.values()]
+    records.append([{"role": "user", "content": texts["code"]}, {"role": "assistant", "content": "ok"}])
+    try:
+        for messages in records:
+            seen.clear()
+            full_ids, full_resp = tok.encode(messages)
+            text_length = seen[0]
+            for keep in (65, 301):
+                seen.clear()
+                ids, resp = tok.encode(messages, max_tokens=keep)
+                assert ids[:keep].tolist() == full_ids[:keep].tolist(), (name, keep, messages[-1]["content"][:40])
+                assert resp[:keep].tolist() == full_resp[:keep].tolist()
+                assert (len(ids) > keep) == (len(full_ids) > keep)
+                if text_length > 50_000:
+                    assert max(seen) < text_length / 3, (max(seen), text_length)   # a head, not the record
+    finally:
+        tok._encode = whole
+
+
+def test_encode_examples_of_records_that_fit_equal_the_untruncated_path(chat_tokenizers):
+    from train_testlib import reverse_list_pairs
+
+    from stages.train.chat import record_messages
+    from stages.train.instruct_data import InstructStats, encode_examples
+    tok = chat_tokenizers["deepseek"]
+    records = reverse_list_pairs(20, 3) + [{"instruction": "Explain.", "output": _long_texts()["code"]}]
+    stats = InstructStats()
+    examples = encode_examples(records, tok, 256, stats)
+    assert stats.truncated == 1 and len(examples) == len(records)
+    for rec, (ids, resp) in zip(records, examples):
+        full_ids, full_resp = tok.encode(record_messages(rec))
+        assert ids.tolist() == full_ids[:257].tolist() and resp.tolist() == full_resp[:257].tolist()
+
+
+def test_jsonl_with_a_bom_is_read_and_bad_lines_are_named_by_file_and_line(tmp_path):
+    """Before: a UTF-8 BOM rejected the whole file ("not JSON (Unexpected UTF-8 BOM)"); a line that was
+    not UTF-8 was a UnicodeDecodeError traceback; a JSON list line an AttributeError traceback."""
+    from stages.train.instruct_data import read_records
+    good = [{"instruction": "a", "output": "b"}, {"prompt": "c", "completion": "d"}]
+    f = tmp_path / "bom.jsonl"
+    f.write_text("\ufeff" + "".join(json.dumps(r) + "\n" for r in good), encoding="utf-8")
+    assert list(read_records([str(f)])) == good
+    assert [w for w, _ in read_records([str(f)], with_origin=True)] == [f"{f}:1", f"{f}:2"]
+    for second, why in ((b'{"instruction": "a", "out', "not JSON"), (b"[1, 2]", "expected a JSON object"),
+                        (b'{"instruction": "\xff"}', "not UTF-8")):
+        f.write_bytes(json.dumps(good[0]).encode() + b"\n" + second + b"\n")
+        with pytest.raises(UsageError, match=f"{f}:2: {why}"):
+            list(read_records([str(f)]))
+
+
+def test_record_errors_name_the_file_line_or_parquet_row_from_1(chat_tokenizers, tmp_path):
+    """Before: `record 1: ...` for the third line of the file (0-based among records, no file)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from stages.train.instruct_data import InstructStats, build_instruct_dataset, encode_examples
+    folder = chat_tokenizers["deepseek"].folder
+    f = tmp_path / "d" / "a.jsonl"
+    f.parent.mkdir()
+    bad = {"messages": [{"role": "robot", "content": "x"}, {"role": "assistant", "content": "y"}]}
+    f.write_text(json.dumps({"instruction": "a", "output": "b"}) + "\n\n" + json.dumps(bad) + "\n")
+    with pytest.raises(UsageError, match=f"^{f}:3: unknown chat role 'robot'"):
+        build_instruct_dataset([str(f)], folder, 0, 256, pack=False, seed=0)
+    f.unlink()
+    rows = [{"conversations": [{"from": "human", "value": "x"}, {"from": "gpt", "value": "y"}]},
+            {"conversations": [{"from": "robot", "value": "x"}]}]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "d" / "b.parquet")
+    with pytest.raises(UsageError, match=r"b.parquet row 2: unknown ShareGPT speaker 'robot'"):
+        build_instruct_dataset([str(tmp_path / "d")], folder, 0, 256, pack=False, seed=0)
+    with pytest.raises(UsageError, match="^record 2: "):   # records given in Python: numbered from 1
+        encode_examples([{"instruction": "a", "output": "b"}, {"messages": "not a list"}],
+                        chat_tokenizers["deepseek"], 256, InstructStats())
+
+
+def test_no_usable_examples_says_the_template_alone_exceeds_seq_length(chat_tokenizers, tmp_path):
+    """Before: "no usable instruction examples (every one empty or dropped)", whatever the cause."""
+    from train_testlib import reverse_list_pairs, write_jsonl
+
+    from stages.train.instruct_data import build_instruct_dataset
+    tok = chat_tokenizers["deepseek"]
+    data = write_jsonl(tmp_path / "train.jsonl", reverse_list_pairs(5, 0))
+    _, resp = tok.encode([{"role": "user", "content": ""}, {"role": "assistant", "content": ""}])
+    prompt = int(resp.argmax())   # bos, default system prompt, headers: where a response would start
+    assert 20 < prompt < 400
+    seq = prompt - 7
+    with pytest.raises(UsageError, match=f"the prompt template alone .* is {prompt} tokens, 7 more than "
+                                         f"--seq-length {seq}") as exc:
+        build_instruct_dataset([str(data)], tok.folder, 0, seq, pack=False, seed=0)
+    assert "\n" not in str(exc.value)
+    # the template fits, the records' instructions do not: said so, with the template's length
+    long = write_jsonl(tmp_path / "long.jsonl", [{"instruction": "word " * 200, "output": "y"}] * 3)
+    with pytest.raises(UsageError, match=f"all 3 records .* dropped.*the template alone is {prompt} tokens"):
+        build_instruct_dataset([str(long)], tok.folder, 0, prompt + 5, pack=False, seed=0)
