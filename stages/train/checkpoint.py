@@ -120,9 +120,9 @@ def _one_line(exc: BaseException, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def newest_usable(output: Path, warn: Optional[Callable[[str], None]] = warn) -> tuple[int, Path]:
+def newest_usable(output: Path, report: Optional[Callable[[str], None]] = warn) -> tuple[int, Path]:
     """(step, folder) of the newest checkpoint of training OUTPUT that `checkpoint_problem` passes,
-    each newer damaged one reported through `warn` (one line: the folder and why); DscoderError
+    each newer damaged one given to `report` (one line: the folder and why); DscoderError
     when it has checkpoints but none usable, MissingFile when it has none."""
     found = list_checkpoints(output)
     if not found:
@@ -133,8 +133,8 @@ def newest_usable(output: Path, warn: Optional[Callable[[str], None]] = warn) ->
         if problem is None:
             return step, path
         damaged.append((path, problem))
-        if warn:
-            warn(f"checkpoint {path} is damaged, skipped: {problem}")
+        if report:
+            report(f"checkpoint {path} is damaged, skipped: {problem}")
     raise no_usable_checkpoint(output, damaged)
 
 
@@ -144,7 +144,7 @@ def no_usable_checkpoint(output: Path, damaged: list[tuple[Path, str]]) -> Dscod
                         "folders away to train from the start, or copy intact ones back")
 
 
-def resolve_checkpoint(path: Path, warn: Optional[Callable[[str], None]] = warn) -> Path:
+def resolve_checkpoint(path: Path, report: Optional[Callable[[str], None]] = warn) -> Path:
     """A checkpoint folder, or a training OUTPUT folder (its newest usable checkpoint, `newest_usable`).
     A damaged checkpoint folder is a DscoderError naming it and why."""
     path = Path(path)
@@ -153,7 +153,7 @@ def resolve_checkpoint(path: Path, warn: Optional[Callable[[str], None]] = warn)
         if problem is not None:
             raise DscoderError(f"checkpoint {path} is damaged: {problem}")
         return path
-    return newest_usable(path, warn)[1]
+    return newest_usable(path, report)[1]
 
 
 def read_meta(ckpt: Path) -> dict:

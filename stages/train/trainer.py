@@ -138,7 +138,7 @@ class Trainer:
             truncate_jsonl(self.output / "metrics.jsonl", 0)
         if cfg.init_from_checkpoint:
             init = ckpt_mod.resolve_checkpoint(Path(cfg.init_from_checkpoint),
-                                               warn=ckpt_mod.warn if rt.is_rank0 else None)
+                                               report=ckpt_mod.warn if rt.is_rank0 else None)
             if cfg.init_optimizer:   # continue training: Adam moments and step counts too (any layout)
                 ckpt_mod.load_checkpoint(init, self.model, self.optimizer, rt, same_layout=False)
             else:
