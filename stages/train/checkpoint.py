@@ -15,6 +15,13 @@ bf16 model weights, fp32 main weights in the optimizer state) resumes in fp32 on
 main weights, and an fp32 one resumes in bf16 (`_load_across_precision`); RNG states are restored
 only on the kind of device that saved them.
 Wherever a command takes a CHECKPOINT it accepts OUTPUT (its newest checkpoint) or one checkpoint folder.
+
+A checkpoint damaged after it was written (a truncated or missing shard, half-written metadata: a
+file system that lost the end of a write, a partial copy) is found before it is loaded
+(`checkpoint_problem`: metadata, file sizes, the zip directories of the small torch files). A run
+resumes from its newest *usable* checkpoint, and OUTPUT given as a CHECKPOINT means the same: each
+newer damaged one is skipped with a one-line warning naming it and why (it is left in place; the
+resumed run replaces it when it saves that step again). With none usable: a one-line error (exit 1).
 """
 
 from __future__ import annotations
@@ -24,11 +31,14 @@ import queue
 import random
 import re
 import shutil
+import sys
+import zipfile
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from stages.core.atomic import TMP_MARK, atomic_dir
+from stages.core.errors import DscoderError
 
 from .config import MissingFile
 
@@ -52,19 +62,110 @@ def list_checkpoints(output: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def resolve_checkpoint(path: Path) -> Path:
-    """A checkpoint folder, or a training OUTPUT folder (its newest checkpoint)."""
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def checkpoint_problem(ckpt: Path) -> Optional[str]:
+    """Why checkpoint folder `ckpt` cannot be loaded (a file missing, truncated or unreadable), or
+    None. Cheap: it reads the metadata and the small torch files' zip directories, and compares each
+    shard file's size with the bytes the torch_dist metadata says it holds."""
+    ckpt = Path(ckpt)
+    try:
+        meta = json.loads((ckpt / MARKER).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return f"no {MARKER}"
+    except (ValueError, OSError) as exc:   # JSONDecodeError, UnicodeDecodeError
+        return f"{MARKER} is unreadable ({_one_line(exc)})"
+    if not isinstance(meta, dict) or not isinstance(meta.get("step"), int) or not isinstance(meta.get("model"), dict):
+        return f"{MARKER} lacks its step or model"
+    try:
+        backend = json.loads((ckpt / "metadata.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return "no metadata.json (megatron's)"
+    except (ValueError, OSError) as exc:
+        return f"metadata.json is unreadable ({_one_line(exc)})"
+    if not isinstance(backend, dict):
+        return "metadata.json is not a JSON object"
+    if backend.get("sharded_backend") == "torch_dist":
+        from torch.distributed.checkpoint import FileSystemReader
+        if not (ckpt / ".metadata").is_file():
+            return "no .metadata (torch_dist's)"
+        try:
+            md = FileSystemReader(str(ckpt)).read_metadata()
+        except Exception as exc:   # a truncated pickle: UnpicklingError, EOFError, ...
+            return f".metadata is unreadable ({_one_line(exc)})"
+        need: dict[str, int] = {}
+        for info in (getattr(md, "storage_data", None) or {}).values():
+            need[info.relative_path] = max(need.get(info.relative_path, 0), info.offset + info.length)
+        for rel, size in sorted(need.items()):
+            f = ckpt / rel
+            if not f.is_file():
+                return f"{rel} is missing"
+            have = f.stat().st_size
+            if have < size:
+                return f"{rel} is truncated ({have:,} bytes of {size:,})"
+    small = [ckpt / "common.pt"] if backend.get("common_backend", "torch") == "torch" else []
+    for f in small + sorted((ckpt / "rng").glob("*.pt")):
+        if not f.is_file():
+            return f"{f.relative_to(ckpt)} is missing"
+        try:
+            with zipfile.ZipFile(f) as z:
+                bad = z.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            return f"{f.relative_to(ckpt)} is unreadable ({_one_line(exc)})"
+        if bad is not None:
+            return f"{f.relative_to(ckpt)} is corrupt ({bad} fails its CRC)"
+    return None
+
+
+def _one_line(exc: BaseException, limit: int = 160) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def newest_usable(output: Path, report: Optional[Callable[[str], None]] = warn) -> tuple[int, Path]:
+    """(step, folder) of the newest checkpoint of training OUTPUT that `checkpoint_problem` passes,
+    each newer damaged one given to `report` (one line: the folder and why); DscoderError
+    when it has checkpoints but none usable, MissingFile when it has none."""
+    found = list_checkpoints(output)
+    if not found:
+        raise MissingFile(f"{output}: neither a checkpoint folder nor a training output with checkpoints")
+    damaged = []
+    for step, path in reversed(found):
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return step, path
+        damaged.append((path, problem))
+        if report:
+            report(f"checkpoint {path} is damaged, skipped: {problem}")
+    raise no_usable_checkpoint(output, damaged)
+
+
+def no_usable_checkpoint(output: Path, damaged: list[tuple[Path, str]]) -> DscoderError:
+    listed = "; ".join(f"{path.name}: {problem}" for path, problem in damaged)
+    return DscoderError(f"{Path(output) / 'checkpoints'}: no usable checkpoint ({listed}); move the damaged "
+                        "folders away to train from the start, or copy intact ones back")
+
+
+def resolve_checkpoint(path: Path, report: Optional[Callable[[str], None]] = warn) -> Path:
+    """A checkpoint folder, or a training OUTPUT folder (its newest usable checkpoint, `newest_usable`).
+    A damaged checkpoint folder is a DscoderError naming it and why."""
     path = Path(path)
     if (path / MARKER).exists():
+        problem = checkpoint_problem(path)
+        if problem is not None:
+            raise DscoderError(f"checkpoint {path} is damaged: {problem}")
         return path
-    found = list_checkpoints(path)
-    if found:
-        return found[-1][1]
-    raise MissingFile(f"{path}: neither a checkpoint folder nor a training output with checkpoints")
+    return newest_usable(path, report)[1]
 
 
 def read_meta(ckpt: Path) -> dict:
-    return json.loads((Path(ckpt) / MARKER).read_text())
+    f = Path(ckpt) / MARKER
+    try:
+        return json.loads(f.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise DscoderError(f"{f}: unreadable ({_one_line(exc)}); the checkpoint is damaged") from None
 
 
 def find_tokenizer_for(ckpt: Path) -> Optional[Path]:
@@ -256,6 +357,50 @@ def _load_across_precision(ckpt: Path, model, optimizer, msd, to_fp32: bool) -> 
         for p, main in pairs:
             p.copy_(main)
     inner.load_state_dict({"optimizer": loaded["optimizer"], "fp32_from_fp16_params": inner.fp32_from_float16_groups})
+
+
+def resume(output: Path, model, optimizer, rt, layout: tuple) -> Optional[tuple[int, Path]]:
+    """Collective: load OUTPUT's newest usable checkpoint (model, optimizer, and the RNG states when
+    `layout` (tp, pp, world size) is the checkpoint's) and return (step, folder); None when OUTPUT
+    has no checkpoint. A newer damaged one (`checkpoint_problem` on rank 0, or a load that fails on
+    any rank) is skipped with a one-line warning from rank 0; with none usable, every rank raises
+    the same DscoderError."""
+    damaged = []
+    for step, path in reversed(list_checkpoints(output)):
+        problem = _from_rank0(checkpoint_problem(path) if rt.is_rank0 else None)
+        if problem is None:
+            meta = read_meta(path)
+            same = (meta.get("tp"), meta.get("pp"), meta.get("world_size")) == tuple(layout)
+            problem = _failure_on_any_rank(lambda: load_checkpoint(path, model, optimizer, rt, same_layout=same))
+        if problem is None:
+            return step, path
+        damaged.append((path, problem))
+        if rt.is_rank0:
+            warn(f"checkpoint {path} is damaged, skipped: {problem}")
+    if not damaged:
+        return None
+    error = no_usable_checkpoint(output, damaged)
+    error.every_rank = True   # a spawned rank other than 0 exits without repeating it (launch.py)
+    raise error
+
+
+def _failure_on_any_rank(fn) -> Optional[str]:
+    """Run `fn` (collective) on every rank: None when it worked on all, else the first failure as text
+    (the same on every rank). What a partial load left in the model is overwritten by the next one."""
+    import torch.distributed as dist
+    from torch.distributed.checkpoint.api import CheckpointException   # a BaseException
+    try:
+        fn()
+        problem = None
+    except (Exception, CheckpointException) as exc:   # EOFError, UnpicklingError, a mismatch, ...
+        if isinstance(exc, CheckpointException) and exc.failures:   # {rank: (exception, traceback)}
+            exc = next(iter(exc.failures.values()))[0]
+        problem = f"loading it failed ({type(exc).__name__}: {_one_line(exc)})"
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        box = [None] * dist.get_world_size()
+        dist.all_gather_object(box, problem)
+        problem = next((p for p in box if p), None)
+    return problem
 
 
 def clean_incomplete(output: Path) -> None:

@@ -147,6 +147,32 @@ def comma_floats(text: Optional[str], flag: str) -> Optional[list[float]]:
         raise UsageError(f"{flag}: expected comma-separated numbers, got {text!r}") from None
 
 
+def blend_weights(text: Optional[str], flag: str = "--data-weights") -> Optional[list[float]]:
+    """`3,1` -> [3.0, 1.0]: --data-weights, each weight positive and finite (0 is no "default" here:
+    a folder not to train on is left out of DATA). None stays None (weights by token count)."""
+    weights = comma_floats(text, flag)
+    if weights is not None and (not weights or any(not math.isfinite(w) or w <= 0 for w in weights)):
+        raise UsageError(f"{flag}: expected positive numbers, one per DATA folder (leave out a folder not to "
+                         f"train on), got {text!r}")
+    return weights
+
+
+def lr_milestones(text: Optional[str], flag: str = "--lr-milestones") -> list[float]:
+    """`0.8,0.9` -> [0.8, 0.9]: fractions of --steps strictly between 0 and 1 ('' or None: none)."""
+    values = comma_floats(text, flag) or []
+    if any(not 0 < m < 1 for m in values):   # NaN fails this too
+        raise UsageError(f"{flag}: expected fractions of --steps between 0 and 1 (exclusive), got {text!r}")
+    return values
+
+
+def _checked(check):
+    """An option's `parse`: refuse a bad value when the command line is read, keep the text."""
+    def parse(text):
+        check(text)
+        return text
+    return parse
+
+
 DATA_WEIGHTS_HELP = "Comma-separated blend weights, one per DATA folder."
 RECOMPUTE_CHOICES = ("none", "selective", "full")
 
@@ -170,7 +196,7 @@ class TrainRunOptions:
     """The options pretrain, extend-context and instruct share: one definition for the three."""
 
     keep_checkpoints: int = option(3, "Keep the newest N checkpoints.", min=1)
-    seed: int = option(1234, "Seed of the data order (and of a new model's initialisation).")
+    seed: int = option(1234, "Seed of the data order (and of a new model's initialisation).", min=0)
     tp: int = option(1, "Tensor-parallel size.", flag="--tp", min=1)
     pp: int = option(1, "Pipeline-parallel size (1F1B schedule).", flag="--pp", min=1)
     nproc: int = option(1, "Spawn N local processes (no torchrun needed); under torchrun/srun the launcher's "
@@ -225,7 +251,8 @@ class PretrainOptions:
     model: str = option("1.3b", "Preset: 1.3b, 6.7b, 33b (paper Table 2) or tiny (CPU).", flag="--model")
     model_config: Optional[Path] = option(None, "YAML of model settings (overrides --model; `base: <preset>` to "
                                           "start from one).", flag="--model-config")
-    data_weights: Optional[str] = option(None, DATA_WEIGHTS_HELP, show="by token count")
+    data_weights: Optional[str] = option(None, DATA_WEIGHTS_HELP, show="by token count",
+                                         parse=_checked(blend_weights))
     steps: Optional[int] = option(None, "Optimizer steps.", show=f"{PRESETS['1.3b'].train_tokens / 1e12:g}T tokens / "
                                   "(batch x seq)", min=1)
     warmup_steps: Optional[int] = option(None, "Linear warm-up steps.", show=_preset_default("warmup_steps"), min=0)
@@ -236,13 +263,16 @@ class PretrainOptions:
     lr: Optional[float] = option(None, "Max LR.", show=_preset_default("max_lr", _lr_text), min=0, min_open=True)
     min_lr_ratio: float = option(0.1, "Final LR as a fraction of max (paper: 10%).", min=0, max=1)
     lr_milestones: str = option("0.8,0.9", "Fractions of --steps where the LR steps down (each to "
-                                "min-lr-ratio^(1/k) of the previous: sqrt(1/10) twice).")
+                                "min-lr-ratio^(1/k) of the previous: sqrt(1/10) twice).",
+                                parse=_checked(lr_milestones))
     save_interval: int = option(1000, "Checkpoint every N steps (and at the end).", min=1)
     init_from_hf: Optional[Path] = option(None, "Start from a HuggingFace Llama checkpoint folder (e.g. a "
                                           "released DeepSeek-Coder).", flag="--init-from-hf")
 
     def __post_init__(self):
         check_ranges(self)
+        blend_weights(self.data_weights)
+        lr_milestones(self.lr_milestones)
 
 
 @dataclass
@@ -260,11 +290,13 @@ class ExtendContextOptions:
     warmup_steps: int = option(0, "Linear warm-up steps (0: the LR is held from the first step).", min=0)
     fresh_optimizer: bool = option(False, "Start with new Adam moments instead of the checkpoint's optimizer "
                                    "state.", flag="--fresh-optimizer")
-    data_weights: Optional[str] = option(None, DATA_WEIGHTS_HELP, show="by token count")
+    data_weights: Optional[str] = option(None, DATA_WEIGHTS_HELP, show="by token count",
+                                         parse=_checked(blend_weights))
     save_interval: int = option(250, "Checkpoint every N steps (and at the end).", min=1)
 
     def __post_init__(self):
         check_ranges(self)
+        blend_weights(self.data_weights)
 
 
 @dataclass
@@ -367,6 +399,23 @@ class TrainConfig:
     steps_history: list = field(default_factory=list)
 
     def validate(self, world_size: int = 1) -> None:
+        # The CLI refuses these when it parses (`option(min=...)`); a config built in Python is checked here.
+        for flag, value, low in (("--steps", self.steps, 1), ("--global-batch", self.global_batch, 1),
+                                 ("--micro-batch", self.micro_batch, 1), ("--seq-length", self.seq_length, 1),
+                                 ("--warmup-steps", self.warmup_steps, 0), ("--save-interval", self.save_interval, 1),
+                                 ("--keep-checkpoints", self.keep_checkpoints, 1), ("--tp", self.tp, 1),
+                                 ("--pp", self.pp, 1), ("--eval-interval", self.eval_interval, 0),
+                                 ("--eval-iters", self.eval_iters, 1), ("--seed", self.seed, 0)):
+            if value < low:
+                raise UsageError(f"{flag} must be at least {low}, got {value}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise UsageError(f"--lr must be a positive number, got {self.lr}")
+        if not 0 <= self.min_lr_ratio <= 1:   # NaN fails this too
+            raise UsageError(f"--min-lr-ratio must be between 0 and 1, got {self.min_lr_ratio}")
+        if any(not 0 < m < 1 for m in self.lr_milestones):
+            raise UsageError(f"--lr-milestones must be fractions between 0 and 1, got {self.lr_milestones}")
+        if self.data_weights is not None and any(not math.isfinite(w) or w <= 0 for w in self.data_weights):
+            raise UsageError(f"--data-weights must be positive numbers, got {self.data_weights}")
         self.model.validate(self.tp, self.pp)
         if world_size % (self.tp * self.pp):
             raise UsageError(f"world size {world_size} is not a multiple of tp*pp = {self.tp * self.pp}")
@@ -378,8 +427,6 @@ class TrainConfig:
             raise UsageError(f"unknown data format {self.data_format!r}")
         if self.lr_schedule not in ("multistep", "cosine", "constant"):
             raise UsageError(f"unknown lr schedule {self.lr_schedule!r}")
-        if self.steps < 1:
-            raise UsageError("--steps must be at least 1")
         if self.data_weights is not None and len(self.data_weights) != len(self.data):
             raise UsageError(f"--data-weights has {len(self.data_weights)} values for {len(self.data)} DATA folders")
         if self.recompute_activations not in RECOMPUTE_CHOICES:

@@ -27,7 +27,7 @@ from stages.core.errors import UsageError
 
 from . import checkpoint as ckpt_mod
 from .config import (ExtendContextOptions, InstructOptions, MissingFile, ModelConfig, TrainConfig, TrainRunOptions,
-                     comma_floats)
+                     blend_weights)
 from .distributed import planned_world_size
 
 
@@ -103,13 +103,15 @@ def extend_context_config(checkpoint: Path, data: list[str], output: Path, optio
     lr = o.lr if o.lr is not None else final_lr(start)
     if lr is None:
         raise UsageError(f"{start.path}: its final LR is unknown (no dscoder.json lr, no run config.yaml); pass --lr")
+    if not lr > 0:
+        raise UsageError(f"{start.path}: its final LR is {lr} (nothing would be learned at it); pass --lr")
     m = dataclasses.replace(start.model, rotary_base=float(o.rope_base),
                             rope_scaling_factor=float(o.rope_scale) if o.rope_scale != 1 else None,
                             max_position_embeddings=max(o.seq_length, start.model.max_position_embeddings))
     cfg = TrainConfig(
         data=[str(Path(d).resolve()) for d in data], output=str(Path(output).resolve()), model=m,
         model_name=start.source_config.model_name if start.source_config else "custom",
-        data_weights=comma_floats(o.data_weights, "--data-weights"), steps=o.steps, warmup_steps=o.warmup_steps,
+        data_weights=blend_weights(o.data_weights), steps=o.steps, warmup_steps=o.warmup_steps,
         seq_length=o.seq_length, global_batch=o.global_batch, micro_batch=o.micro_batch, lr=lr,
         lr_schedule="constant", lr_milestones=[], save_interval=o.save_interval,
         init_from_checkpoint=str(start.path), init_optimizer=not o.fresh_optimizer, stage="extend-context",
@@ -155,8 +157,7 @@ def instruct_config(checkpoint: Path, data: list[str], output: Path, options: In
     dp = max(1, planned_world_size(run.nproc) // (run.tp * run.pp))
     global_batch = o.global_batch
     if global_batch is None:
-        global_batch = batch_from_tokens(o.batch_tokens or InstructOptions.batch_tokens, o.seq_length,
-                                         o.micro_batch, dp)
+        global_batch = batch_from_tokens(o.batch_tokens, o.seq_length, o.micro_batch, dp)
     cfg = TrainConfig(
         data=[str(Path(d).resolve()) for d in data], output=str(Path(output).resolve()), model=m,
         model_name=start.source_config.model_name if start.source_config else "custom",

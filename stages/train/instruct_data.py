@@ -1,13 +1,17 @@
 """Instruction data (paper §3.5): Alpaca-style or chat records -> token sequences with loss masks.
 
-Input: JSONL (`.jsonl`/`.json`, one object per line) or Parquet files, or folders of them. A record
+Input: JSONL (`.jsonl`/`.json`, one object per line, UTF-8 with or without a byte order mark) or
+Parquet files, or folders of them; a bad line is an error naming the file and the line (from 1). A record
 is an OpenAI chat (`messages`), a ShareGPT chat (`conversations` with `from`/`value`), Alpaca form
 (`instruction`, `output`, optional `input`) or `prompt`/`completion` (`chat.record_messages`). A
 tokenizer without `<|EOT|>` (a Llama, Qwen or StarCoder one) gets it added (`chat_tokens_to_add`;
-the run's config records it and the trainer starts its rows from the mean embedding). Each record is rendered with the DeepSeek-Coder
-instruct template (`chat.py`), the whole text is encoded once (exactly the ids `apply_chat_template`
-gives at inference), and a token carries loss only when its characters lie inside an assistant
-turn's `{content}\\n<|EOT|>`: prompt tokens are masked.
+the run's config records it and the trainer starts its rows from the mean embedding). Each record is
+rendered with the DeepSeek-Coder instruct template (`chat.py`), the text is encoded once (exactly the
+ids `apply_chat_template` gives at inference), and a token carries loss only when its characters lie
+inside an assistant turn's `{content}\\n<|EOT|>`: prompt tokens are masked. A text longer than a
+sequence can hold is cut before it is encoded (`head_text`: at a line break past seq_length x the
+longest token's characters), so a 30 MB record costs what a sequence does; its kept ids are the
+same.
 
 Sequences hold `seq_length + 1` tokens (inputs and shifted labels). Without packing, one example per
 sequence, padded (padding is masked); with packing, examples are laid end to end, each keeping its own
@@ -58,19 +62,33 @@ def data_files(paths: Iterable[str]) -> list[Path]:
     return files
 
 
-def read_records(paths: Iterable[str]) -> Iterator[dict]:
+def read_records(paths: Iterable[str], with_origin: bool = False) -> Iterator:
+    """The records of the DATA files, in order; `with_origin`: (where, record) pairs, where is
+    `FILE:LINE` (JSONL, 1-based: the line an editor shows) or `FILE row N` (Parquet, 1-based).
+    A UTF-8 byte order mark at the start of a JSONL file is skipped; a line that is not UTF-8, not
+    JSON or not a JSON object is a UsageError naming the file and the line."""
     for f in data_files(paths):
         if f.suffix == ".parquet":
             import pyarrow.parquet as pq
-            yield from pq.read_table(f).to_pylist()
+            for n, rec in enumerate(pq.read_table(f).to_pylist(), 1):
+                yield (f"{f} row {n}", rec) if with_origin else rec
             continue
-        with open(f, encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                if line.strip():
-                    try:
-                        yield json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise UsageError(f"{f}:{n}: not JSON ({exc.msg})") from None
+        with open(f, "rb") as fh:
+            for n, raw in enumerate(fh, 1):
+                if n == 1 and raw.startswith(b"\xef\xbb\xbf"):   # BOM (Windows editors write one)
+                    raw = raw[3:]
+                if not raw.strip():
+                    continue
+                try:
+                    rec = json.loads(raw.decode("utf-8"))
+                except UnicodeDecodeError as exc:
+                    raise UsageError(f"{f}:{n}: not UTF-8 (byte {exc.start + 1} of the line)") from None
+                except json.JSONDecodeError as exc:
+                    raise UsageError(f"{f}:{n}: not JSON ({exc.msg} at column {exc.colno})") from None
+                if not isinstance(rec, dict):
+                    raise UsageError(f"{f}:{n}: expected a JSON object (one record a line), got a "
+                                     f"{type(rec).__name__}")
+                yield (f"{f}:{n}", rec) if with_origin else rec
 
 
 # ----------------------------------------------------------------------------- tokens
@@ -81,6 +99,7 @@ class ChatTokenizer:
     tokenizer: object   # tokenizers.Tokenizer
     bos: str
     pad_id: int
+    _max_token_chars: Optional[int] = field(default=None, repr=False, compare=False)
 
     @classmethod
     def load(cls, folder: Path, pad_id: int, added_tokens: Optional[dict] = None) -> "ChatTokenizer":
@@ -97,8 +116,12 @@ class ChatTokenizer:
                              "instruct template; --add-chat-tokens (the default) adds it")
         return cls(tok, bos or "", pad_id)
 
-    def encode(self, messages: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-        """Token ids of the rendered chat and, per token, whether it is a response token."""
+    def encode(self, messages: list[dict], max_tokens: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids of the rendered chat and, per token, whether it is a response token.
+
+        With `max_tokens`, a long chat is cut (in characters) before it is tokenized: the first
+        `max_tokens` ids and flags are exactly those of the whole text, and more are returned when
+        the text goes on, so the caller sees that it truncated (`head_text`)."""
         segments = render_segments(messages, self.bos)
         text = "".join(t for t, _ in segments)
         spans, pos = [], 0
@@ -106,7 +129,7 @@ class ChatTokenizer:
             if response:
                 spans.append((pos, pos + len(t)))
             pos += len(t)
-        enc = self.tokenizer.encode(text, add_special_tokens=False)
+        enc = self._encode_head(text, max_tokens + 1) if max_tokens else self._encode(text)
         starts = [a for a, _ in spans]
         is_response = np.zeros(len(enc.ids), dtype=bool)
         for k, (a, b) in enumerate(enc.offsets):
@@ -114,6 +137,53 @@ class ChatTokenizer:
             # a token that straddles a prompt/response border stays prompt (never seen with this template)
             is_response[k] = j >= 0 and b <= spans[j][1] and b > a
         return np.asarray(enc.ids, dtype=np.int64), is_response
+
+    def _encode(self, text: str):
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
+    def _encode_head(self, text: str, need: int):
+        """An encoding whose first `need` tokens are the whole text's first `need` (all of it when
+        the text is not longer than `head_text` keeps, or the head turns out to hold fewer)."""
+        head = head_text(text, need, self.max_token_chars)
+        if len(head) < len(text):
+            enc = self._encode(head)
+            if len(enc.ids) >= need:
+                return enc
+        return self._encode(text)   # short, or a normalizer dropped characters: the whole text
+
+    @property
+    def max_token_chars(self) -> int:
+        """The most characters one token stands for: its longest vocabulary entry (a byte-level
+        entry has a character a byte, so this bounds the text's characters too)."""
+        if self._max_token_chars is None:
+            self._max_token_chars = max(map(len, self.tokenizer.get_vocab(with_added_tokens=True)), default=1)
+        return self._max_token_chars
+
+
+HEAD_MARGIN = 1 / 8   # text kept past the bound, to reach a line break (at least HEAD_MIN_MARGIN characters)
+HEAD_MIN_MARGIN = 4096
+
+
+def head_text(text: str, need: int, max_token_chars: int) -> str:
+    """The head of `text` that is tokenized when only its first `need` tokens are kept.
+
+    `need x max_token_chars` characters surely hold `need` tokens (no token stands for more). The
+    head goes on from there to the next line break followed by a non-space character, within a
+    margin: pre-tokenizers split there (DeepSeek-Coder's isolates every line break; the GPT-2/-4
+    style ones end a whitespace run there), so every token before it is the whole text's. A line
+    with no such break within the margin is cut at the margin's end, at least `HEAD_MIN_MARGIN`
+    characters after the tokens kept. A text not longer than the head is returned whole."""
+    bound = need * max_token_chars
+    margin = max(HEAD_MIN_MARGIN, int(bound * HEAD_MARGIN))
+    end = bound + margin
+    if len(text) <= end:
+        return text
+    i = text.find("\n", bound, end)
+    while i != -1:
+        if i + 1 < len(text) and not text[i + 1].isspace():
+            return text[:i + 1]
+        i = text.find("\n", i + 1, end)
+    return text[:end]
 
 
 def _token_name(value) -> Optional[str]:
@@ -175,15 +245,23 @@ class InstructStats:
         return d
 
 
-def encode_examples(records: Iterable[dict], tok: ChatTokenizer, seq_length: int,
+def encode_examples(records: Iterable, tok: ChatTokenizer, seq_length: int,
                     stats: InstructStats) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`records`: dicts, or (where, record) pairs (`read_records(with_origin=True)`) whose `where`
+    names a bad one; plain dicts are named `record N` from 1. A record longer than a sequence is
+    cut before it is tokenized whole (`ChatTokenizer.encode`): its kept tokens are the same."""
     out = []
-    for n, rec in enumerate(records):
+    for n, item in enumerate(records, 1):
+        where, rec = item if isinstance(item, tuple) else (f"record {n}", item)
         stats.records += 1
         try:
-            ids, resp = tok.encode(record_messages(rec))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UsageError(f"record {n}: {exc}") from None
+            messages = record_messages(rec)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:   # a field of the wrong shape
+            raise UsageError(f"{where}: {exc}") from None
+        try:
+            ids, resp = tok.encode(messages, max_tokens=seq_length + 1)
+        except ValueError as exc:   # a role or content the template cannot render
+            raise UsageError(f"{where}: {exc}") from None
         if len(ids) > seq_length + 1:
             ids, resp = ids[:seq_length + 1], resp[:seq_length + 1]
             stats.truncated += 1
@@ -193,6 +271,31 @@ def encode_examples(records: Iterable[dict], tok: ChatTokenizer, seq_length: int
         out.append((ids.astype(np.int32), resp))   # kept for the whole run: 4 bytes an id
     stats.examples = len(out)
     return out
+
+
+def template_tokens(tok: ChatTokenizer) -> int:
+    """Tokens of the prompt template alone (bos, the default system prompt, the `### Instruction:`
+    and `### Response:` headers of an empty chat): where the first response token of a record
+    without a system message and with an empty instruction would sit."""
+    _, resp = tok.encode([{"role": "user", "content": ""}, {"role": "assistant", "content": ""}])
+    return int(np.argmax(resp))
+
+
+def no_examples_error(tok: ChatTokenizer, seq_length: int, stats: InstructStats, data) -> UsageError:
+    """Why no record became an example, as one line: no records, or no response token within
+    --seq-length (the template alone too long, and by how much)."""
+    where = ", ".join(map(str, data))
+    if stats.records == 0:
+        return UsageError(f"no usable instruction examples: no records in {where}")
+    prompt = template_tokens(tok)
+    if prompt > seq_length:
+        return UsageError(f"no usable instruction examples: the prompt template alone (bos, the default system "
+                          f"prompt and the ### Instruction:/### Response: headers) is {prompt} tokens, "
+                          f"{prompt - seq_length} more than --seq-length {seq_length}, so no response token fits "
+                          f"in a sequence; use a --seq-length well above {prompt}")
+    return UsageError(f"no usable instruction examples: all {stats.records} records of {where} were dropped, their "
+                      f"prompts leaving no response token within --seq-length {seq_length} (the template alone "
+                      f"is {prompt} tokens); use a larger --seq-length")
 
 
 def build_sequences(examples: list[tuple[np.ndarray, np.ndarray]], seq_length: int, pad_id: int, pack: bool,
@@ -269,7 +372,9 @@ def build_instruct_dataset(data: list[str], tokenizer_dir: Path, pad_id: int, se
                            seed: int, added_tokens: Optional[dict] = None) -> InstructDataset:
     tok = ChatTokenizer.load(tokenizer_dir, pad_id, added_tokens)
     stats = InstructStats()
-    examples = encode_examples(read_records(data), tok, seq_length, stats)
+    examples = encode_examples(read_records(data, with_origin=True), tok, seq_length, stats)
+    if not examples:
+        raise no_examples_error(tok, seq_length, stats, data)
     tokens, response, segments = build_sequences(examples, seq_length, pad_id, pack, seed, stats)
     return InstructDataset(tokens, response, seed, stats, segments if pack else None)
 
@@ -282,10 +387,13 @@ def build_instruct_datasets(cfg, tokenizer_dir: Path, pad_id: int, validate: boo
     from .data import split_ranges
     tok = ChatTokenizer.load(tokenizer_dir, pad_id, cfg.added_tokens)
     stats = InstructStats()
-    examples = encode_examples(read_records(cfg.data), tok, cfg.seq_length, stats)
+    examples = encode_examples(read_records(cfg.data, with_origin=True), tok, cfg.seq_length, stats)
+    if not examples:
+        raise no_examples_error(tok, cfg.seq_length, stats, cfg.data)
     valid_examples, note = [], None
     if cfg.valid_data:
-        valid_examples = encode_examples(read_records([cfg.valid_data]), tok, cfg.seq_length, InstructStats())
+        valid_examples = encode_examples(read_records([cfg.valid_data], with_origin=True), tok, cfg.seq_length,
+                                         InstructStats())
     else:
         (t0, t1), (v0, v1), _ = split_ranges(len(examples), cfg.split)
         if t1 <= t0 or (validate and v1 <= v0):

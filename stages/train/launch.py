@@ -69,5 +69,18 @@ def run_job(job_file: Path) -> None:
         raise ValueError(f"{job_file}: unknown job kind {job['kind']!r}")
 
 
+def main(job_file: Path) -> int:
+    """`run_job`, with a DscoderError as the CLI shows it (one line, its exit code) instead of a
+    traceback; one raised alike on every rank (`every_rank`) is printed by rank 0 alone."""
+    from stages.core.errors import DscoderError
+    try:
+        run_job(job_file)
+    except DscoderError as exc:
+        if os.environ.get("RANK", "0") == "0" or not getattr(exc, "every_rank", False):
+            print(f"dscoder: error: {exc}", file=sys.stderr, flush=True)
+        return exc.exit_code
+    return 0
+
+
 if __name__ == "__main__":   # the checkpoint writer's spawned helpers re-import __main__: keep this guard
-    run_job(Path(sys.argv[1]))
+    sys.exit(main(Path(sys.argv[1])))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from stages.core.atomic import write_text_atomic
+from stages.core.errors import DscoderError
 
 # Dense bf16 peak per GPU (no sparsity), from NVIDIA's data sheets, keyed by a part of
 # `torch.cuda.get_device_name()` ("NVIDIA H200", "NVIDIA H100 80GB HBM3", "NVIDIA H100 PCIe"); the
@@ -118,11 +119,36 @@ def top_kernels(prof, cuda: bool, limit: int = 25) -> dict:
 
 
 def truncate_jsonl(path: Path, last_step: int) -> None:
-    """On resume: drop records after the checkpoint's step (a killed run may have logged more)."""
+    """On resume: drop records after the checkpoint's step (a killed run may have logged more).
+
+    A torn last line (its writer killed mid-line) is cut off with a warning naming the file and the
+    line; a line that is not a JSON object anywhere else is damage no writer of ours leaves: a
+    `DscoderError` naming the file and the line (nothing is rewritten)."""
+    path = Path(path)
     if not path.exists():
         return
-    keep = [line for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= last_step]
+    lines = path.read_bytes().split(b"\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    keep = []
+    for n, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            rec = json.loads(raw)
+            if not isinstance(rec, dict):
+                raise ValueError(f"a JSON {type(rec).__name__}, not an object")
+            if isinstance(rec.get("step", 0), bool) or not isinstance(rec.get("step", 0), (int, float)):
+                raise ValueError(f"step {rec['step']!r} is not a number")
+        except ValueError as exc:   # JSONDecodeError, UnicodeDecodeError
+            if n == len(lines):
+                print(f"warning: {path}:{n}: torn last line (a killed writer) cut off", file=sys.stderr, flush=True)
+                break
+            why = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            raise DscoderError(f"{path}:{n}: not a metrics record ({why}); delete or repair that line, then run "
+                               "again") from None
+        if rec.get("step", 0) <= last_step:
+            keep.append(raw.decode("utf-8").rstrip("\r"))
     write_text_atomic(path, "".join(line + "\n" for line in keep))
 
 

@@ -19,8 +19,8 @@ from stages.core.manifest import check_complete_input
 from stages.core.output import OpenedOutput, OutputKind, open_output, refuse_changed
 
 from .checkpoint import list_checkpoints
-from .config import (MissingFile, PretrainOptions, TrainConfig, TrainRunOptions, comma_floats, default_steps, identity,
-                     load_preset)
+from .config import (MissingFile, PretrainOptions, TrainConfig, TrainRunOptions, blend_weights, default_steps,
+                     identity, load_preset, lr_milestones)
 from .distributed import dist_env
 from .launch import spawn_local
 from .metrics import read_metrics
@@ -36,6 +36,12 @@ TRAINING_OUTPUT = OutputKind("dscoder training output", is_ours=lambda root: (ro
 _OVERWRITABLE = dataclasses.replace(TRAINING_OUTPUT, may_hold=frozenset())
 
 
+def _given(value, default):
+    """`value`, or the preset's `default` where it was not given (None). Never `value or default`:
+    a 0 is not "the preset's" (the options refuse it when parsed, `TrainConfig.validate` in Python)."""
+    return default if value is None else value
+
+
 def pretrain_config(data: list[Path], output: Path, options: PretrainOptions, run: TrainRunOptions) -> TrainConfig:
     """`dscoder pretrain`'s options -> a resolved `TrainConfig` (preset defaults filled in, vocabulary sized)."""
     from .hf_mapping import model_config_from_hf
@@ -49,17 +55,17 @@ def pretrain_config(data: list[Path], output: Path, options: PretrainOptions, ru
             raise MissingFile(f"--init-from-hf {o.init_from_hf}: no config.json")
         m = model_config_from_hf(json.loads(cfg_file.read_text()))
         m = dataclasses.replace(m, max_position_embeddings=max(m.max_position_embeddings, preset.seq_length))
-    seq = o.seq_length or preset.seq_length
-    gb = o.global_batch or preset.global_batch
+    seq = _given(o.seq_length, preset.seq_length)
+    gb = _given(o.global_batch, preset.global_batch)
     cfg = TrainConfig(
         data=[str(Path(d).resolve()) for d in data], output=str(Path(output).resolve()), model=m,
         model_name=o.model if o.model_config is None and o.init_from_hf is None else "custom",
-        data_weights=comma_floats(o.data_weights, "--data-weights"),
-        steps=o.steps or default_steps(preset, gb, seq),
-        warmup_steps=preset.warmup_steps if o.warmup_steps is None else o.warmup_steps,
-        seq_length=seq, global_batch=gb, micro_batch=o.micro_batch or preset.micro_batch,
-        lr=o.lr or preset.max_lr, min_lr_ratio=o.min_lr_ratio, lr_schedule="multistep",
-        lr_milestones=comma_floats(o.lr_milestones, "--lr-milestones") if o.lr_milestones else [],
+        data_weights=blend_weights(o.data_weights),
+        steps=default_steps(preset, gb, seq) if o.steps is None else o.steps,
+        warmup_steps=_given(o.warmup_steps, preset.warmup_steps),
+        seq_length=seq, global_batch=gb, micro_batch=_given(o.micro_batch, preset.micro_batch),
+        lr=_given(o.lr, preset.max_lr), min_lr_ratio=o.min_lr_ratio, lr_schedule="multistep",
+        lr_milestones=lr_milestones(o.lr_milestones),
         save_interval=o.save_interval, init_from_hf=str(Path(o.init_from_hf).resolve()) if o.init_from_hf else None,
         stage="pretrain", **run.train_fields())
     if cfg.seq_length > m.max_position_embeddings:

@@ -126,12 +126,11 @@ class Trainer:
     def _restore(self) -> int:
         import torch.distributed as dist
         cfg, rt = self.cfg, self.rt
-        found = ckpt_mod.list_checkpoints(self.output)
-        if found:
-            step, path = found[-1]
-            meta = ckpt_mod.read_meta(path)
-            same = (meta.get("tp"), meta.get("pp"), meta.get("world_size")) == (cfg.tp, cfg.pp, dist.get_world_size())
-            ckpt_mod.load_checkpoint(path, self.model, self.optimizer, rt, same_layout=same)
+        # the newest usable checkpoint: a damaged newer one is skipped with a warning (checkpoint.resume)
+        resumed = ckpt_mod.resume(self.output, self.model, self.optimizer, rt,
+                                  (cfg.tp, cfg.pp, dist.get_world_size()))
+        if resumed:
+            step, path = resumed
             if rt.is_rank0:
                 truncate_jsonl(self.output / "metrics.jsonl", step)
                 print(f"resumed from {path} (step {step})", file=sys.stderr, flush=True)
@@ -139,7 +138,8 @@ class Trainer:
         if rt.is_rank0:
             truncate_jsonl(self.output / "metrics.jsonl", 0)
         if cfg.init_from_checkpoint:
-            init = ckpt_mod.resolve_checkpoint(Path(cfg.init_from_checkpoint))
+            init = ckpt_mod.resolve_checkpoint(Path(cfg.init_from_checkpoint),
+                                               report=ckpt_mod.warn if rt.is_rank0 else None)
             if cfg.init_optimizer:   # continue training: Adam moments and step counts too (any layout)
                 ckpt_mod.load_checkpoint(init, self.model, self.optimizer, rt, same_layout=False)
             else:

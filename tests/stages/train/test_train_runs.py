@@ -77,6 +77,80 @@ def test_kill_and_resume_continue_the_uninterrupted_losses_exactly(work, referen
     assert refused.returncode == 2 and "seed" in refused.stderr
 
 
+def _truncate(path: Path, size: int) -> None:
+    with open(path, "r+b") as f:
+        f.truncate(size)
+
+
+def _spoil_a_pickled_item(ckpt: Path) -> None:
+    """Zero the bytes of one pickled (non-tensor) item of a torch_dist checkpoint: every file keeps its
+    size, so only loading it finds the damage."""
+    from torch.distributed.checkpoint import FileSystemReader
+    from torch.distributed.checkpoint.metadata import BytesStorageMetadata
+    md = FileSystemReader(str(ckpt)).read_metadata()
+    index, info = next((i, s) for i, s in md.storage_data.items()
+                       if isinstance(md.state_dict_metadata[i.fqn], BytesStorageMetadata))
+    with open(ckpt / info.relative_path, "r+b") as f:
+        f.seek(info.offset)
+        f.write(b"\0" * info.length)
+
+
+# each way a checkpoint is found damaged (a torch EOFError, a missing shard, half-written metadata, ...)
+DAMAGES = {
+    "truncated shard": (lambda d: _truncate(d / "__0_0.distcp", 4000), "__0_0.distcp is truncated (4,000 bytes of"),
+    "missing shard": (lambda d: (d / "__0_1.distcp").unlink(), "__0_1.distcp is missing"),
+    "half-written .metadata": (lambda d: _truncate(d / ".metadata", 1000), ".metadata is unreadable"),
+    "half-written dscoder.json": (lambda d: _truncate(d / "dscoder.json", 100), "dscoder.json is unreadable"),
+    "half-written metadata.json": (lambda d: _truncate(d / "metadata.json", 50), "metadata.json is unreadable"),
+    "truncated common.pt": (lambda d: _truncate(d / "common.pt", 500), "common.pt is unreadable"),
+    "truncated rng state": (lambda d: _truncate(d / "rng/rank-00000.pt", 1000), "rng/rank-00000.pt is unreadable"),
+}
+
+
+def test_each_kind_of_checkpoint_damage_is_found_and_named(work, reference, tmp_path, capsys):
+    """Before: each of these was a traceback (EOFError, FileNotFoundError, UnpicklingError, JSONDecodeError,
+    zip errors) from the trainer, export-hf, extend-context or instruct."""
+    from stages.core.errors import DscoderError
+    from stages.train.checkpoint import checkpoint_problem, resolve_checkpoint
+    good = work / "ref" / "checkpoints" / "step-0000006"
+    assert checkpoint_problem(good) is None and checkpoint_problem(good.parent / "step-0000003") is None
+    for name, (damage, expected) in DAMAGES.items():
+        ckpt = tmp_path / name.replace(" ", "-")
+        shutil.copytree(good, ckpt)
+        damage(ckpt)
+        assert expected in (checkpoint_problem(ckpt) or ""), name
+        with pytest.raises(DscoderError, match=f"checkpoint {ckpt} is damaged: "):
+            resolve_checkpoint(ckpt)
+    # OUTPUT given as a CHECKPOINT: its newest usable one, the damaged newer one named in one warning
+    out = tmp_path / "output"
+    shutil.copytree(work / "ref", out)
+    _truncate(out / "checkpoints/step-0000006/__0_1.distcp", 10)
+    capsys.readouterr()
+    assert resolve_checkpoint(out) == out / "checkpoints" / "step-0000003"
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "step-0000006 is damaged, skipped: __0_1.distcp is truncated" in err[0]
+
+
+def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_good_one(work, reference):
+    """A newest checkpoint that fails to load resumes from the previous one (one warning naming it and
+    why) and continues the uninterrupted losses exactly; with no usable checkpoint left, one error line
+    naming the folder, exit 1. Before: a torch UnpicklingError traceback, every resume the same."""
+    out = work / "damaged"
+    shutil.copytree(work / "ref", out)
+    _spoil_a_pickled_item(out / "checkpoints" / "step-0000006")   # found only by loading it
+    resumed = small_run(work, "damaged")
+    warnings = [line for line in resumed.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "step-0000006 is damaged, skipped: loading it failed" in warnings[0], warnings
+    assert "resumed from" in resumed.stderr and "step-0000003" in resumed.stderr
+    assert [r["loss"] for r in read_metrics(out)] == reference
+    for step in ("0000003", "0000006"):
+        _truncate(out / "checkpoints" / f"step-{step}" / "__0_0.distcp", 4000)
+    failed = small_run(work, "damaged", check=False)
+    errors = [line for line in failed.stderr.splitlines() if line.startswith("dscoder: error:")]
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr[-3000:]
+    assert len(errors) == 1 and f"{out / 'checkpoints'}: no usable checkpoint" in errors[0], errors
+
+
 def test_tensor_parallel_2_matches_tp1(reference, tp2_output):
     tp2 = [r["loss"] for r in read_metrics(tp2_output)]
     assert max(abs(a - b) for a, b in zip(tp2, reference, strict=True)) < 1e-4, (tp2, reference)
