@@ -18,7 +18,7 @@ from stages.core.errors import DscoderError, UsageError
 from stages.core.manifest import check_complete_input
 from stages.core.output import OpenedOutput, OutputKind, open_output, refuse_changed
 
-from .checkpoint import list_checkpoints
+from .checkpoint import list_checkpoints, newest_usable
 from .config import (MissingFile, PretrainOptions, TrainConfig, TrainRunOptions, blend_weights, default_steps,
                      identity, load_preset, lr_milestones)
 from .distributed import dist_env
@@ -114,8 +114,7 @@ def _continue(out: Path, cfg: TrainConfig, rank: int) -> None:
     cfg.steps_history = list(old.steps_history)
     if old.steps == cfg.steps:
         return
-    ckpts = list_checkpoints(out)
-    done = ckpts[-1][0] if ckpts else 0
+    done = _resume_step(out)
     if cfg.steps < done:
         raise UsageError(f"{out} has trained {done} steps; --steps {cfg.steps} is fewer (its checkpoints are "
                          "kept: export one, or continue with a larger --steps)")
@@ -137,13 +136,23 @@ def launch(cfg: TrainConfig, run: TrainRunOptions, dataset=None) -> Optional[dic
         return _launch(cfg, run, env, dataset)
 
 
+def _resume_step(out: Path) -> int:
+    """The step a run on OUTPUT resumes from: its newest usable checkpoint's (damaged newer ones are
+    skipped, as the trainer skips them), 0 without one."""
+    if not list_checkpoints(out):
+        return 0
+    try:
+        return newest_usable(out, report=None)[0]
+    except DscoderError:  # none usable: the trainer says so
+        return 0
+
+
 def _launch(cfg: TrainConfig, run: TrainRunOptions, env, dataset) -> Optional[dict]:
     if env.launcher == "single" and run.nproc > 1:
         out = Path(cfg.output)
         job = out / "launch.json"
         write_json_atomic(job, {"kind": "train", "config": cfg.to_dict()})
-        ckpts = list_checkpoints(out)
-        start_step = ckpts[-1][0] if ckpts else 0
+        start_step = _resume_step(out)
         code = spawn_local(run.nproc, job)
         if code != 0:
             raise DscoderError(f"a training process exited with code {code}")
