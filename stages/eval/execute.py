@@ -125,13 +125,13 @@ def commands(language: str) -> tuple[str, Optional[list[str]], list[str], dict]:
 def run_job(job: Job, sandbox: Sandbox) -> dict:
     """Compile (if needed) and run one program in `sandbox`; a verdict dict. Raises only
     `sandbox.Aborted` (the job was killed from outside and has no verdict)."""
-    limits = sandbox.cfg.limits
     markers = Markers.new()  # per run, in the worker: the evaluator never sees the end token
     try:
         source = instrument(job.language, job.code, job.tests, markers)
         src, compile_argv, run_argv, env = commands(job.language)
     except Exception as exc:  # noqa: BLE001 - a program the harness cannot assemble
         return _result(job, "harness_error", f"{type(exc).__name__}: {exc}", None, 0.0)
+    limits = sandbox.cfg.limits
     env_items = tuple(sorted(env.items()))
     compile_timeout = max(COMPILE_TIMEOUT, job.timeout)
     steps = []

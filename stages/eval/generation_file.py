@@ -79,6 +79,7 @@ def parse_line(path: Path, n: int, raw: bytes) -> Optional[dict]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UsageError(f"{where}: not UTF-8 (byte {exc.start + 1})") from None
+    text = text.rstrip("\r\n")
     if not text.strip():
         return None
     try:

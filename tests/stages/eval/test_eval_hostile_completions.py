@@ -36,6 +36,11 @@ CASES = {  # language: {case: (completion, expected status)}
         "prints_own_source": ("    import os, sys\n    sys.stdout.write(open(__file__).read())\n    sys.stdout.flush()\n"
                               "    os._exit(0)\n", "incomplete"),
         "prints_environment": ("    import os\n    print(dict(os.environ))\n    os._exit(0)\n", "incomplete"),
+        # Labels go by what happened, not by words a program prints:
+        "says_memoryerror": ("    import sys\n    sys.stderr.write('MemoryError\\n')\n    sys.exit(3)\n", "crash"),
+        "real_memoryerror": ("    return len(bytearray(1 << 40))\n", "memory_limit"),
+        "syntax_error": ("    return x +\n", "compile_error"),
+        "runtime_syntax_error": ("    eval('(')\n", "crash"),
     },
     "cpp": {
         "correct": ("    return x + y;\n", "passed"),
