@@ -116,7 +116,9 @@ def commands(language: str) -> tuple[str, Optional[list[str]], list[str], dict]:
         return "prog.php", None, ["php", "prog.php"], {}
     if language == "cs":
         return ("prog.cs", ["mcs", "-d:DEBUG", "-r:System.Numerics.dll", "prog.cs", "-out:prog.exe"],
-                ["mono", "prog.exe"], {"MONO_TRACE_LISTENER": "Console.Error"})
+                ["mono", "prog.exe"],
+                # a failed Debug.Assert reaches stderr; a crash is not followed by seconds of gdb backtrace
+                {"MONO_TRACE_LISTENER": "Console.Error", "MONO_DEBUG": "no-gdb-backtrace"})
     if language == "sh":
         return "prog.sh", ["bash", "-n", "prog.sh"], ["bash", "prog.sh"], {}
     raise ValueError(f"unknown language {language!r}")

@@ -38,6 +38,7 @@ import ctypes
 import ctypes.util
 import errno
 import fcntl
+import gc
 import glob
 import os
 import pickle
@@ -92,6 +93,7 @@ DEVICES = ("null", "zero", "full", "random", "urandom")
 ROOT_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")  # -> usr/... on a merged-/usr system
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 WORK, TMP = "/work", "/tmp"
+SCRATCH = "/.scratch"  # where a job's tmpfs is mounted first (root-only, empty between jobs)
 END_TOKEN_FD = 3  # the run step reads the end-of-tests token from this inherited pipe
 MEMORY_POLL = 0.005  # seconds between two looks at the program's memory
 
@@ -269,6 +271,7 @@ class SandboxConfig:
     limits: Limits = field(default_factory=Limits)
     ro_paths: tuple[str, ...] = ()  # more host paths shown read-only (toolchains outside /usr)
     path: str = SANDBOX_PATH  # the programs' PATH
+    landlock_abi: int = field(default_factory=landlock_abi)
 
 
 # ----------------------------------------------------------------------------- the job, in B
@@ -283,56 +286,89 @@ def _mount_point(path: str, is_dir: bool) -> None:
         open(path, "wb").close()
 
 
-def _build_view(cfg: SandboxConfig, files: dict[str, bytes]) -> None:
-    """Mount the program's view on the scratch tmpfs and pivot_root into it (in B)."""
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing below propagates to the host
-    root = cfg.scratch
-    lim = cfg.limits
-    _mount("dscoder-scratch", root, "tmpfs", MS_NOSUID | MS_NODEV,
-           f"size={lim.disk_bytes},nr_inodes={lim.inodes},mode=0755")
+def view_plan(cfg: SandboxConfig) -> list[tuple]:
+    """What the program's root holds besides /work, /tmp, /dev and /proc: ("link", path, target) and
+    ("bind", host path, is a folder), decided once per worker (B only replays it)."""
+    plan: list[tuple] = []
     for name in ROOT_LINKS:
         host = "/" + name
         if os.path.islink(host):
-            os.symlink(os.readlink(host), os.path.join(root, name))
+            plan.append(("link", host, os.readlink(host)))
         elif os.path.isdir(host):
-            _mount_point(root + host, True)
-            _bind_ro(host, root + host)
-    _mount_point(root + "/usr", True)
-    _bind_ro("/usr", root + "/usr")
-    os.makedirs(root + "/etc")
+            plan.append(("bind", host, True))
+    plan.append(("bind", "/usr", True))
+    plan.append(("dir", "/etc"))
     for pattern in ETC_ENTRIES:
-        for host in glob.glob("/etc/" + pattern):
-            if os.path.islink(host):  # keep a symlink as a symlink (its target must be visible itself)
-                os.symlink(os.readlink(host), root + host)
-                continue
-            _mount_point(root + host, os.path.isdir(host))
-            _bind_ro(host, root + host)
+        for host in sorted(glob.glob("/etc/" + pattern)):
+            if os.path.islink(host):  # kept a symlink (its target is visible itself: /usr/...)
+                plan.append(("link", host, os.readlink(host)))
+            else:
+                plan.append(("bind", host, os.path.isdir(host)))
+    bound = {p[1] for p in plan}
     for host in cfg.ro_paths:
-        if os.path.exists(host) and not os.path.exists(root + host):
-            _mount_point(root + host, os.path.isdir(host))
-            _bind_ro(host, root + host)
-    os.makedirs(root + "/dev")
+        if os.path.exists(host) and host not in bound and not any(host.startswith(b + "/") for b in bound):
+            plan.append(("bind", host, os.path.isdir(host)))
+    return plan
+
+
+def _build_view(cfg: SandboxConfig, plan: list[tuple]) -> None:
+    """Mount the program's view on the scratch tmpfs and pivot_root into it (in B)."""
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing below propagates to the host
+    root = cfg.scratch
+    _mount("dscoder-root", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=4096,mode=0755")
+    for op in plan:
+        if op[0] == "link":
+            os.makedirs(os.path.dirname(root + op[1]), exist_ok=True)
+            os.symlink(op[2], root + op[1])
+        elif op[0] == "dir":
+            os.makedirs(root + op[1], exist_ok=True)
+        else:
+            _mount_point(root + op[1], op[2])
+            _bind_ro(op[1], root + op[1])
+    os.mkdir(root + "/dev")
     for name in DEVICES:
         _mount_point(f"{root}/dev/{name}", False)
         _mount(f"/dev/{name}", f"{root}/dev/{name}", None, MS_BIND)
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
                          ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{root}/dev/{name}")
-    os.makedirs(root + "/proc")
+    os.mkdir(root + "/proc")
     _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    for d in (WORK, TMP):
-        os.makedirs(root + d)
-        os.chown(root + d, cfg.uid, cfg.uid)
-        os.chmod(root + d, 0o700)
-    for name, data in files.items():
-        path = f"{root}{WORK}/{name}"
-        with open(path, "wb") as f:
-            f.write(data)
-        os.chown(path, cfg.uid, cfg.uid)
+    for d in (WORK, TMP, SCRATCH):
+        os.mkdir(root + d, 0o700)
     os.chdir(root)
     _check(_libc.syscall(SYS_pivot_root, b".", b"."), "pivot_root")
     _check(_libc.umount2(b".", MNT_DETACH), "umount old root")
     os.chdir("/")
+    _mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)  # the root itself: read-only
+
+
+def _fresh_scratch(cfg: SandboxConfig, first: bool) -> None:
+    """Before each job (in B): a new size-limited tmpfs for /work and /tmp (the last job's is gone
+    with everything in it) and a new SysV IPC namespace (no segment or queue survives a job)."""
+    if not first:
+        _check(_libc.unshare(ctypes.c_int(CLONE_NEWIPC)), "unshare(CLONE_NEWIPC)")
+        for d in (WORK, TMP):
+            _check(_libc.umount2(d.encode(), MNT_DETACH), f"umount {d}")
+    lim = cfg.limits
+    _mount("dscoder-scratch", SCRATCH, "tmpfs", MS_NOSUID | MS_NODEV,
+           f"size={lim.disk_bytes},nr_inodes={lim.inodes},mode=0700")
+    for d in (WORK, TMP):
+        inner = SCRATCH + d
+        os.mkdir(inner, 0o700)
+        os.chown(inner, cfg.uid, cfg.uid)
+        _mount(inner, d, None, MS_BIND)
+    _check(_libc.umount2(SCRATCH.encode(), MNT_DETACH), "umount the scratch's first mount")  # /work, /tmp keep it
+
+
+def _write_files(cfg: SandboxConfig, files: dict[str, bytes]) -> None:
+    for name, data in files.items():
+        fd = os.open(f"{WORK}/{name}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            _write_all(fd, data)
+            os.fchown(fd, cfg.uid, cfg.uid)
+        finally:
+            os.close(fd)
 
 
 def _which(name: str, path: str) -> Optional[str]:
@@ -351,17 +387,13 @@ def _exec_child(step: Step, cfg: SandboxConfig, path: str, fds: dict) -> None:
     if fds.get("tok") is not None:
         wanted[END_TOKEN_FD] = fds["tok"]
     moved = {n: fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100) for n, fd in wanted.items()}  # out of the way
+    moved[4] = fcntl.fcntl(fds["report"], fcntl.F_DUPFD_CLOEXEC, 100)
     for n, fd in moved.items():
-        os.dup2(fd, n)
-        os.set_inheritable(n, True)
-    report = fds["report"] = fcntl.fcntl(fds["report"], fcntl.F_DUPFD_CLOEXEC, 100 + len(moved))
-    keep = set(wanted) | {report}
-    for fd in _open_fds():
-        if fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        os.dup2(fd, n, inheritable=n != 4)  # the report pipe closes on exec: EOF tells B it worked
+    fds["report"] = 4
+    if END_TOKEN_FD not in wanted:
+        os.closerange(END_TOKEN_FD, 4)
+    os.closerange(5, 1 << 16)  # close_range(2): one call
     cpu = int(step.timeout) + 1
     for res, soft, hard in ((resource.RLIMIT_CPU, cpu, cpu + 1),
                             (resource.RLIMIT_DATA, lim.memory_bytes, lim.memory_bytes),
@@ -375,31 +407,39 @@ def _exec_child(step: Step, cfg: SandboxConfig, path: str, fds: dict) -> None:
     os.setresgid(cfg.uid, cfg.uid, cfg.uid)
     os.setresuid(cfg.uid, cfg.uid, cfg.uid)
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
-    abi = landlock_abi()
-    if abi > 0:
-        _landlock_restrict(abi, (WORK, TMP))
+    if cfg.landlock_abi > 0:
+        _landlock_restrict(cfg.landlock_abi, (WORK, TMP))
     os.chdir(WORK)
     env = {"PATH": cfg.path, "HOME": WORK, "TMPDIR": TMP, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
            **dict(step.env)}
     os.execve(path, list(step.argv), env)
 
 
-def _proc_memory() -> int:
-    """Bytes held by every process of this PID namespace but init: resident anonymous + shmem."""
+def _status_memory(pid: str) -> int:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            data = f.read()
+    except OSError:
+        return 0
     total = 0
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or name == "1":
-            continue
-        try:
-            with open(f"/proc/{name}/status", "rb") as f:
-                data = f.read()
-        except OSError:
-            continue
-        for key in (b"RssAnon:", b"RssShmem:"):
-            i = data.find(key)
-            if i >= 0:
-                total += int(data[i + len(key):data.index(b"kB", i)]) * 1024
+    for key in (b"RssAnon:", b"RssShmem:"):
+        i = data.find(key)
+        if i >= 0:
+            total += int(data[i + len(key):data.index(b"kB", i)]) * 1024
     return total
+
+
+def _proc_memory(command: int) -> int:
+    """Bytes held by every process of this PID namespace but init: resident anonymous + shmem.
+    While the command has started no process (the namespace's last PID is its own), only its own."""
+    try:
+        with open("/proc/loadavg", "rb") as f:
+            last_pid = int(f.read().split()[-1])
+    except (OSError, ValueError, IndexError):
+        last_pid = -1
+    if last_pid == command:
+        return _status_memory(str(command))
+    return sum(_status_memory(name) for name in os.listdir("/proc") if name.isdigit() and name != "1")
 
 
 def _proc_pss() -> int:
@@ -418,10 +458,6 @@ def _proc_pss() -> int:
             if i >= 0:
                 total += int(data[i + len(key):data.index(b"kB", i)]) * 1024
     return total
-
-
-def _open_fds() -> list[int]:
-    return [int(n) for n in os.listdir("/proc/self/fd")]
 
 
 def _kill_namespace() -> dict[int, tuple]:
@@ -500,7 +536,7 @@ def _run_step(step: Step, cfg: SandboxConfig, life_r: int) -> StepResult:
                 res.timed_out = True
                 break
             if now >= next_poll:
-                held = _proc_memory()
+                held = _proc_memory(pid)
                 if held > lim.memory_bytes:  # confirm with shared pages counted once
                     held = _proc_pss()
                 res.peak_memory = max(res.peak_memory, held)
@@ -578,24 +614,59 @@ def _disk_full() -> bool:
     return st.f_bavail * st.f_frsize < 64 * 1024 or st.f_favail == 0
 
 
-def _job_in_b(cfg: SandboxConfig, files: dict[str, bytes], steps: list[Step], life_r: int, report_w: int) -> None:
-    """B: PID 1 of the job's namespaces. Runs the steps (a failed one ends the job), reports, exits."""
-    results: list[StepResult] = []
+def _read_message(fd: int, life_r: int) -> Optional[bytes]:
+    """A length-prefixed message from `fd`; None at EOF, or when the worker (life_r) is gone."""
+    data = bytearray()
+    while len(data) < 8 or len(data) < 8 + struct.unpack("<Q", data[:8])[0]:
+        try:
+            ready, _, _ = select.select([fd, life_r], [], [])
+        except InterruptedError:
+            continue
+        if life_r in ready:
+            return None
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return None
+        data += chunk
+    return bytes(data[8:])
+
+
+def _supervisor(cfg: SandboxConfig, plan: list[tuple], job_r: int, life_r: int, report_w: int) -> None:
+    """B: PID 1 of the worker's sandbox namespaces, for all of its jobs one after the other: builds
+    the view once, then for each job gets a fresh scratch tmpfs and IPC namespace, writes the files,
+    runs the steps (a failed one ends the job; after each, every process but B is dead) and reports.
+    Exits when the worker closes the job pipe or is gone."""
+    setup_error = None
     try:
-        _build_view(cfg, files)
-        for step in steps:
-            r = _run_step(step, cfg, life_r)
-            results.append(r)
-            if not r.ok:
-                break
-    except Exception as exc:  # noqa: BLE001 - the harness itself failed: say so
-        results.append(StepResult("setup", setup_error=f"{type(exc).__name__}: {exc}"))
-    data = pickle.dumps(results)
-    try:
-        _write_all(report_w, struct.pack("<Q", len(data)) + data)
-    except OSError:
-        pass
-    os._exit(0)
+        _build_view(cfg, plan)
+    except Exception as exc:  # noqa: BLE001 - reported with the job
+        setup_error = f"{type(exc).__name__}: {exc}"
+    first = True
+    while True:
+        message = _read_message(job_r, life_r)
+        if message is None:  # the worker closed the pipe, or is gone
+            os._exit(0)
+        files, steps = pickle.loads(message)
+        results: list[StepResult] = []
+        try:
+            if setup_error:
+                raise RuntimeError(setup_error)
+            _fresh_scratch(cfg, first)
+            first = False
+            _write_files(cfg, files)
+            for step in steps:
+                r = _run_step(step, cfg, life_r)
+                results.append(r)
+                if not r.ok:
+                    break
+        except Exception as exc:  # noqa: BLE001 - the harness itself failed: say so, and start over
+            results.append(StepResult("setup", setup_error=f"{type(exc).__name__}: {exc}"))
+            setup_error = setup_error or results[-1].setup_error
+        data = pickle.dumps(results)
+        try:
+            _write_all(report_w, struct.pack("<Q", len(data)) + data)
+        except OSError:
+            os._exit(1)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -615,10 +686,13 @@ class Sandbox:
     def __init__(self, cfg: SandboxConfig):
         self.cfg = cfg
         self.current: Optional[int] = None  # A of the job in flight
+        self.exiting: list[int] = []  # A of finished supervisors, not reaped yet
+        self.supervisor: Optional[tuple[int, int, int]] = None  # (A, job pipe, report pipe) while it lives
         self.aborted = False
         # A job's processes die with it; the worker subreaps, so a killed A is reaped here at once.
         _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         self.netns_flag = CLONE_NEWNET  # each job unshares its own, unless the worker already has one
+        self.plan = view_plan(cfg)
         self._life_r, self._life_w = os.pipe()  # B sees EOF when this worker is gone
 
     def isolate_network(self) -> None:
@@ -636,48 +710,83 @@ class Sandbox:
             except ProcessLookupError:
                 pass
 
-    def run(self, files: dict[str, bytes], steps: list[Step]) -> list[StepResult]:
-        """Run the steps of one job; the last result is the one that decided (a failed step ends it)."""
-        self.aborted = False
+    def _start(self) -> tuple[int, int, int]:
+        """Fork A (and so B, the supervisor of this worker's jobs): (A's pid, the job pipe's write end,
+        the report pipe's read end)."""
+        job_r, job_w = os.pipe()
         rep_r, rep_w = os.pipe()
         me = os.getpid()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - A
+            gc.disable()  # a collection would only copy the worker's pages
             try:
                 set_pdeathsig(me)
-                os.close(rep_r)
-                os.close(self._life_w)
                 devnull = os.open("/dev/null", os.O_RDWR)
                 os.dup2(devnull, 0)  # the worker's stdin/stdout are its channel to the evaluator
                 os.dup2(devnull, 1)
+                keep = {0, 1, 2, job_r, rep_w, self._life_r}
+                for fd in range(3, max(keep) + 1):
+                    if fd not in keep:
+                        try:
+                            os.close(fd)
+                        except OSError:
+                            pass
+                os.closerange(max(keep) + 1, 1 << 16)
                 os.setsid()
                 _check(_libc.unshare(ctypes.c_int(NAMESPACES | self.netns_flag)), "unshare")
                 b = os.fork()
                 if b == 0:  # B
                     set_pdeathsig(None)
                     os.setpriority(os.PRIO_PROCESS, 0, -5)  # its polls must keep up with the programs
-                    _job_in_b(self.cfg, files, steps, self._life_r, rep_w)
+                    _supervisor(self.cfg, self.plan, job_r, self._life_r, rep_w)
                 os.close(rep_w)
+                os.close(job_r)
                 while True:
                     try:
                         os.waitpid(b, 0)
                         break
                     except InterruptedError:
                         continue
-            except BaseException as exc:  # noqa: BLE001
-                try:
-                    data = pickle.dumps([StepResult("setup", setup_error=f"{type(exc).__name__}: {exc}")])
-                    _write_all(rep_w, struct.pack("<Q", len(data)) + data)
-                finally:
-                    os._exit(1)
+            except BaseException:  # noqa: BLE001 - the worker sees the report pipe close
+                os._exit(1)
             os._exit(0)
-        self.current = pid
+        os.close(job_r)
         os.close(rep_w)
+        return pid, job_w, rep_r
+
+    def _stop(self) -> None:
+        if self.supervisor is not None:
+            pid, job_w, rep_r = self.supervisor
+            self.supervisor = None
+            for fd in (job_w, rep_r):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            self.exiting.append(pid)
+
+    def close(self) -> None:
+        """Let the supervisor go (B exits when its job pipe closes)."""
+        self._stop()
+        self.reap_exited(block=True)
+
+    def run(self, files: dict[str, bytes], steps: list[Step]) -> list[StepResult]:
+        """Run the steps of one job; the last result is the one that decided (a failed step ends it)."""
+        self.aborted = False
+        if self.supervisor is None:
+            self.supervisor = self._start()
+        pid, job_w, rep_r = self.supervisor
+        self.current = pid
+        message = pickle.dumps((files, steps))
+        try:
+            _write_all(job_w, struct.pack("<Q", len(message)) + message)
+        except OSError:
+            pass  # B is gone: no report comes, and the job is a harness error
         total = sum(s.timeout for s in steps) + 30.0  # B enforces each step's deadline; this is a backstop
         deadline = time.monotonic() + total
         data = bytearray()
         try:
-            while True:
+            while len(data) < 8 or len(data) < 8 + struct.unpack("<Q", data[:8])[0]:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self.abort()
@@ -692,32 +801,44 @@ class Sandbox:
                         break
                     data += chunk
         finally:
-            os.close(rep_r)
-            self._reap(pid)
             self.current = None
+        complete = len(data) >= 8 and len(data) == 8 + struct.unpack("<Q", data[:8])[0]
+        if not complete or self.aborted:  # B is dead or was killed: the next job starts a new one
+            if self.aborted and self.supervisor is not None:
+                try:
+                    os.kill(self.supervisor[0], signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self._stop()
+            self.reap_exited(block=True)
+        else:
+            self.reap_exited()
         if self.aborted:
             raise Aborted()
-        if len(data) >= 8 and len(data) == 8 + struct.unpack("<Q", data[:8])[0]:
+        if complete:
             return pickle.loads(bytes(data[8:]))
-        return [StepResult("setup", setup_error="the job's supervisor died without a report")]
+        return [StepResult("setup", setup_error="the sandbox's supervisor died without a report")]
 
-    @staticmethod
-    def _reap(pid: int) -> None:
-        while True:
+    def reap_exited(self, block: bool = False) -> None:
+        """Reap the finished jobs' A processes (and anything else re-parented to this worker)."""
+        for pid in list(self.exiting):
             try:
-                os.waitpid(pid, 0)
-                break
+                done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
+            except ChildProcessError:
+                done = pid
             except InterruptedError:
                 continue
-            except ChildProcessError:
-                break
-        while True:  # anything else re-parented to us (a killed A's B)
+            if done:
+                self.exiting.remove(pid)
+        while True:
             try:
                 wpid, _ = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if wpid == 0:
                 return
+            if wpid in self.exiting:
+                self.exiting.remove(wpid)
 
 
 # ----------------------------------------------------------------------- uids and cleanup helpers

@@ -91,10 +91,12 @@ def test_hostile_programs(cli, tmp_path):
         "host_files": f"    import os\n    seen = [p for p in {host_paths!r} if os.path.exists(p)]\n"
                       "    try:\n        seen.append(open('/proc/1/environ').read())  # its supervisor's: root's\n"
                       "    except PermissionError:\n        pass\n"
+                      "    try:\n        seen.append(os.listdir('/.scratch'))  # where the scratch tmpfs is made: root's\n"
+                      "    except PermissionError:\n        pass\n"
                       "    open('/tmp/mine', 'w').write('ok')\n    open('/work/mine', 'w').write('ok')\n"
                       "    top = set(os.listdir('/'))\n"
                       "    assert not seen and top <= {'bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32', 'usr', 'etc',"
-                      " 'dev', 'proc', 'tmp', 'work'}, (seen, top)\n"
+                      " 'dev', 'proc', 'tmp', 'work', '.scratch'}, (seen, top)\n"
                       "    assert set(os.listdir('/etc')) <= {'alternatives', 'ld.so.cache', 'localtime', 'mono', 'php'}"
                       " | {n for n in os.listdir('/etc') if n.startswith('java-')}, os.listdir('/etc')\n"
                       "    assert sorted(os.listdir('/proc'))[0].isdigit() and len([p for p in os.listdir('/proc')"
@@ -127,3 +129,30 @@ def test_hostile_programs(cli, tmp_path):
     # Nothing of any run is left: no process of a sandbox uid under this test, no scratch folder.
     assert not sandbox_uid_processes(os.getpid())
     assert not (tmp_path / "out" / "_scratch").exists()
+
+
+def test_nothing_crosses_from_one_job_to_the_next(cli, tmp_path):
+    """One worker runs both jobs one after the other: the second finds no file, no process and no
+    SysV IPC object the first one left."""
+    skip_without("python")
+    leave = ("    import ctypes, os, time\n"
+             "    open('/work/left', 'w').write('x')\n    open('/tmp/left', 'w').write('x')\n"
+             "    libc = ctypes.CDLL(None, use_errno=True)\n"
+             "    assert libc.shmget(4242, 4096, 0o1000 | 0o600) >= 0\n"  # IPC_CREAT
+             "    if os.fork() == 0:\n        os.setsid()\n        time.sleep(600)\n"
+             "    return x + 1\n")
+    find = ("    import ctypes, os\n"
+            "    libc = ctypes.CDLL(None, use_errno=True)\n"
+            "    left = [p for p in ('/work/left', '/tmp/left') if os.path.exists(p)]\n"
+            "    others = [p for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, os.getpid())]\n"
+            "    assert not left and not others and libc.shmget(4242, 0, 0) == -1, (left, others)\n"
+            "    assert os.listdir('/work') == ['prog.py'] and os.listdir('/tmp') == []\n"
+            "    return x + 1\n")
+    tasks = [{**TASK, "task_id": f"t/{n}"} for n in ("a_leave", "b_find")]
+    bench = write_jsonl(tmp_path / "cross.jsonl", tasks)
+    gens = write_jsonl(tmp_path / "g.jsonl", [{"task_id": "t/a_leave", "completion": leave},
+                                              {"task_id": "t/b_find", "completion": find}])
+    cli.json("eval", tmp_path / "out", "--generations", gens, "--benchmarks", "", "--benchmark-file", bench,
+             "--workers", 1)
+    res = read_jsonl(tmp_path / "out" / "file-cross" / "results.jsonl")
+    assert [(r["task_id"], r["status"]) for r in res] == [("t/a_leave", "passed"), ("t/b_find", "passed")], res
