@@ -223,16 +223,19 @@ def worker_main(evaluator: int) -> None:
     sandbox = Sandbox(cfg)
     sandbox.isolate_network()
     signal.signal(signal.SIGUSR1, lambda *_: sandbox.abort())
-    while True:
-        try:
-            job = recv_conn.recv()
-        except (EOFError, OSError):
-            return
-        try:
-            res = run_job(job, sandbox)
-        except Aborted:
-            res = None
-        send_conn.send((job.key, res))
+    try:
+        while True:
+            try:
+                job = recv_conn.recv()
+            except (EOFError, OSError):
+                return
+            try:
+                res = run_job(job, sandbox)
+            except Aborted:
+                res = None
+            send_conn.send((job.key, res))
+    finally:
+        sandbox.close()  # the supervisor exits and is reaped (its CPU time is then the worker's children's)
 
 
 # ------------------------------------------------------------------------- the watcher process
