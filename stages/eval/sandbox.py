@@ -1,28 +1,28 @@
-"""Run one untrusted program: its own namespaces, mount view, scratch tmpfs, uid, limits and Landlock.
+"""Run untrusted programs: namespaces, a mount view, a scratch tmpfs, a uid, limits and Landlock.
 
-One *job* (compile + run of one program) goes like this (docs/eval.md, Sandbox, has the threat
-model and the measurements):
+Per worker (docs/eval.md, Sandbox, has the threat model and the measurements):
 
-* the worker forks **A**, which unshares a new mount, PID, network, IPC and UTS namespace and forks
-  **B**, PID 1 of the new PID namespace. A dies with the worker and B with A
-  (``PR_SET_PDEATHSIG``), and when B dies the kernel kills every process of the namespace, so
-  nothing a program starts -- grandchildren, ``setsid()`` escapees, daemons -- outlives the
-  worker, the evaluator or the job;
-* B builds the program's **mount view**: a size-limited tmpfs (the scratch quota) mounted over the
-  evaluator's scratch folder under OUTPUT, holding ``/work`` (the program's folder) and ``/tmp``;
-  ``/usr`` and the toolchains' few ``/etc`` entries bound read-only; ``/dev/{null,zero,full,random,
-  urandom}``; a ``/proc`` of the new PID namespace; then ``pivot_root`` into it, so no other host
-  file is visible. Nothing of it is on a disk and nothing survives B;
-* for each step (compile, then run) B forks **C**, which starts a new session, takes stdin from
-  ``/dev/null``, stdout and stderr from pipes and (run step) the end-of-tests token on fd 3, sets
+* the worker forks **A**, which unshares a new mount, PID and IPC namespace (the worker itself sits
+  in an empty network namespace) and forks **B**, PID 1 of the new PID namespace: the supervisor of
+  all the worker's jobs, one after the other. A dies with the worker and B with A
+  (``PR_SET_PDEATHSIG``; B also watches a pipe only the worker holds), and when B dies the kernel
+  kills every process of its namespace, so nothing a program starts -- grandchildren, ``setsid()``
+  escapees, daemons -- outlives the worker or the evaluator;
+* B builds the **mount view** once: a tmpfs root mounted over the evaluator's scratch folder under
+  OUTPUT (in B's private mount namespace: nothing of it is on a disk or visible on the host), holding
+  ``/usr`` and the toolchains' few ``/etc`` entries bound read-only, ``/dev/{null,zero,full,random,
+  urandom}``, a ``/proc`` of the new PID namespace; then ``pivot_root`` into it and the root made
+  read-only. Per job, a fresh size- and inode-limited tmpfs for ``/work`` (the program's folder) and
+  ``/tmp``, and a fresh SysV IPC namespace;
+* for each step of a job (compile, then run) B forks **C**, which starts a new session, takes stdin
+  from ``/dev/null``, stdout and stderr from pipes and (run step) the end-of-tests token on fd 3, sets
   its rlimits, drops to the worker's uid, sets ``no_new_privs``, restricts itself with Landlock
   (writes only beneath ``/work`` and ``/tmp``, no TCP bind/connect, no signals or abstract sockets
   out of its domain) and execs the command;
 * B supervises the step: reads stdout/stderr up to the output cap, enforces the wall-clock
-  deadline, polls the memory of **all** processes of the namespace (the program's memory cap
-  holds for the program, not per process), reaps everything (it is init), and when the command
-  exits or a limit is hit kills every other process of the namespace; it sends the step results
-  to the worker on a pipe and exits.
+  deadline, polls the memory of **all** processes of the namespace (the memory cap holds for the
+  program, not per process), reaps everything (it is init), and when the command exits or a limit is
+  hit kills every other process of the namespace; then it reports the step to the worker.
 
 Each worker owns one uid (random, >= 1,000,000, no account uses it), so ``RLIMIT_NPROC`` is the
 program's process cap. The per-program caps (memory, processes, disk) times the number of workers

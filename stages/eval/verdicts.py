@@ -17,7 +17,9 @@ rules would sit beside it here):
   completion's ``#define assert(x)`` cannot turn the tests off); C#'s ``Debug.Assert`` (which under
   mono prints and *continues*) is replaced in the tests by an assert that throws, so no failed
   assertion can reach the end token and no stderr text decides a C# verdict; JavaScript/TypeScript
-  freeze ``node:assert`` before the completion runs (``assert.deepEqual = () => {}`` has no effect).
+  freeze ``node:assert`` before the completion runs (``assert.deepEqual = () => {}`` has no effect);
+  Bash prints the token only while the tests' ``set -e`` still holds (a shadowed ``set``, errexit
+  turned off in a trap).
 
 What the token cannot prove (docs/eval.md, Threat model): that the tests' comparisons meant what
 they say -- a completion that returns an object equal to everything, or rewrites the test code's
