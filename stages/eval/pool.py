@@ -110,12 +110,18 @@ class Executor:
         self.scratch = self.scratch_parent / str(os.getpid())
         self.scratch.mkdir(parents=True, exist_ok=True)
         os.chmod(self.scratch, 0o755)
-        self.base_uid = random_uid_block(workers)
-        self.uids = [self.base_uid + i for i in range(workers)]
+        userns = self.caps["mode"] == "userns"
+        if os.geteuid() == 0:  # a uid of its own per worker (in a user namespace too: its outer uid)
+            base = random_uid_block(workers)
+            self.uids = [base + i for i in range(workers)]
+            self.own_uids = self.uids  # nobody else's: killing every process of them is safe
+        else:  # unprivileged: every worker's user namespace maps its uid 0 to ours
+            self.uids = [os.geteuid()] * workers
+            self.own_uids = []
         self.watcher = subprocess.Popen(
-            [sys.executable, "-m", "stages.eval.pool", "watch", str(self.scratch), ",".join(map(str, self.uids))],
+            [sys.executable, "-m", "stages.eval.pool", "watch", str(self.scratch), ",".join(map(str, self.own_uids))],
             stdin=subprocess.PIPE, start_new_session=True, close_fds=True)
-        self.configs = [SandboxConfig(str(self.scratch), uid, limits, ro_paths) for uid in self.uids]
+        self.configs = [SandboxConfig(str(self.scratch), uid, limits, ro_paths, userns=userns) for uid in self.uids]
         self.workers = [_Worker(c) for c in self.configs]
         self.busy: dict[Connection, _Worker] = {}
         self.stopping = False
@@ -123,7 +129,8 @@ class Executor:
 
     def _restart(self, w: _Worker) -> _Worker:
         w.close()
-        kill_uid(w.cfg.uid)
+        if w.cfg.uid in self.own_uids:
+            kill_uid(w.cfg.uid)
         new = _Worker(w.cfg)
         self.workers[self.workers.index(w)] = new
         return new
@@ -189,7 +196,7 @@ class Executor:
             if w.recv_conn in self.busy:
                 w.proc.kill()
             w.close()
-        for uid in self.uids:
+        for uid in self.own_uids:
             kill_uid(uid)
         remove_tree(self.scratch)
         try:

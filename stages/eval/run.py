@@ -462,7 +462,8 @@ class Evaluation:
         from .verdicts import PROTOCOL
         c = self.cfg
         notes = list(caps["notes"]) + ([] if caps["namespaces"] else [f"no sandbox: {caps['problem']}"])
-        return {"verdicts": PROTOCOL, "namespaces": caps["namespaces"], "landlock_abi": caps["landlock_abi"],
+        return {"verdicts": PROTOCOL, "mode": caps["mode"], "namespaces": caps["namespaces"],
+                "landlock_abi": caps["landlock_abi"],
                 "uid_per_worker": caps["uid_per_worker"],
                 "per_program": {"memory_gib": c.memory, "processes": c.processes, "disk_gib": c.disk,
                                 "timeout_s": c.timeout},

@@ -68,6 +68,14 @@ CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
 # namespace is the worker's (empty, `lo` down), made once when the worker starts.
 NAMESPACES = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_SET_CHILD_SUBREAPER = 1, 38, 36
+PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_SECUREBITS, PR_CAP_AMBIENT = 4, 24, 28, 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+# SECBIT_NOROOT, NO_SETUID_FIXUP, KEEP_CAPS, NO_CAP_AMBIENT_RAISE, each with its _LOCKED bit: uid 0
+# gains no capability at exec, ever again (the program of an unprivileged sandbox is uid 0 of its
+# user namespace, without any capability).
+SECUREBITS_NO_ROOT = 0b11_1111_1111
+SYS_capset = {"x86_64": 126, "aarch64": 91}.get(platform.machine(), 126)
+ENV_MODE = "DSCODER_EVAL_SANDBOX"  # "userns": the unprivileged sandbox even as root (how the tests run it)
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 MNT_DETACH = 2
@@ -164,7 +172,26 @@ def set_pdeathsig(expected_parent: Optional[int]) -> None:
         os._exit(1)
 
 
-def _probe_namespaces() -> Optional[str]:
+def _enter_user_namespace(outer_uid: int, outer_gid: int, flags: int = 0) -> None:
+    """Unshare a user namespace (with `flags`) and become its uid/gid 0, mapped to the outer ids:
+    the way an unprivileged user can (a process maps only its own ids; root first becomes them)."""
+    if os.geteuid() != outer_uid:
+        os.setgroups([])
+        os.setresgid(outer_gid, outer_gid, outer_gid)
+        os.setresuid(outer_uid, outer_uid, outer_uid)
+        _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # a uid change cleared it: /proc/self would be root's
+    _check(_libc.unshare(ctypes.c_int(CLONE_NEWUSER | flags)), "unshare(CLONE_NEWUSER)")
+    with open("/proc/self/setgroups", "w") as f:
+        f.write("deny")
+    with open("/proc/self/uid_map", "w") as f:
+        f.write(f"0 {outer_uid} 1")
+    with open("/proc/self/gid_map", "w") as f:
+        f.write(f"0 {outer_gid} 1")
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
+
+
+def _probe_namespaces(userns: bool) -> Optional[str]:
     """None when a process can create the namespaces and mounts a job needs, else why not."""
     r, w = os.pipe()
     pid = os.fork()
@@ -172,7 +199,12 @@ def _probe_namespaces() -> Optional[str]:
         os.close(r)
         msg = b""
         try:
-            _check(_libc.unshare(ctypes.c_int(NAMESPACES | CLONE_NEWNET)), "unshare")
+            if userns:
+                uid = os.geteuid() or 1_999_999_999
+                _enter_user_namespace(uid, uid, CLONE_NEWNET)
+            else:
+                _check(_libc.unshare(ctypes.c_int(CLONE_NEWNET)), "unshare")
+            _check(_libc.unshare(ctypes.c_int(NAMESPACES)), "unshare")
             _mount(None, "/", None, MS_REC | MS_PRIVATE)
             _mount("probe", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64k")
         except OSError as exc:
@@ -195,16 +227,27 @@ def capabilities() -> dict:
     if _CAPS is None:
         root = os.geteuid() == 0
         abi = landlock_abi()
-        problem = _probe_namespaces() if root else "not root"
+        mode, problem = None, None
+        if root and os.environ.get(ENV_MODE) != "userns":
+            problem = _probe_namespaces(userns=False)
+            mode = "root" if problem is None else None
+        if mode is None:  # not root: a user namespace gives the same namespaces and mounts
+            why = _probe_namespaces(userns=True)
+            mode = "userns" if why is None else None
+            problem = None if why is None else f"{'' if root else 'not root, and '}no user namespace ({why})"
         notes = []
+        if mode == "userns":
+            notes.append("unprivileged sandbox (user namespace): programs run as uid 0 of their user namespace "
+                         "without capabilities, all workers' under your uid")
         if abi == 0:
             notes.append("no Landlock: the mount view and the uid are the only limits on writes")
         elif abi < 4:
             notes.append(f"Landlock ABI {abi} < 4: TCP is not blocked by Landlock (the network namespace still is)")
         elif abi < 6:
             notes.append(f"Landlock ABI {abi} < 6: signals are not scoped (the PID namespace still hides others)")
-        _CAPS = {"root": root, "namespaces": problem is None, "problem": problem, "landlock_abi": abi,
-                 "network_isolated": problem is None, "uid_per_worker": root, "notes": notes}
+        _CAPS = {"root": root, "mode": mode, "namespaces": mode is not None, "problem": problem,
+                 "landlock_abi": abi, "network_isolated": mode is not None, "uid_per_worker": mode == "root",
+                 "notes": notes}
     return _CAPS
 
 
@@ -272,12 +315,19 @@ class SandboxConfig:
     ro_paths: tuple[str, ...] = ()  # more host paths shown read-only (toolchains outside /usr)
     path: str = SANDBOX_PATH  # the programs' PATH
     landlock_abi: int = field(default_factory=landlock_abi)
+    userns: bool = False  # the unprivileged way: `uid` is the outer uid of the worker's user namespace
 
 
 # ----------------------------------------------------------------------------- the job, in B
+# statvfs flags a bind remount must keep (in a user namespace they are locked: dropping one is EPERM)
+_KEPT_FLAGS = {os.ST_NOEXEC: MS_NOEXEC, os.ST_NOATIME: 1024, os.ST_NODIRATIME: 2048, os.ST_RELATIME: 1 << 21}
+
+
 def _bind_ro(src: str, dst: str) -> None:
     _mount(src, dst, None, MS_BIND | MS_REC)
-    _mount(None, dst, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    have = os.statvfs(src).f_flag
+    kept = sum(ms for st, ms in _KEPT_FLAGS.items() if have & st)
+    _mount(None, dst, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | kept)
 
 
 def _mount_point(path: str, is_dir: bool) -> None:
@@ -309,6 +359,25 @@ def view_plan(cfg: SandboxConfig) -> list[tuple]:
         if os.path.exists(host) and host not in bound and not any(host.startswith(b + "/") for b in bound):
             plan.append(("bind", host, os.path.isdir(host)))
     return plan
+
+
+def _program_uid(cfg: SandboxConfig) -> int:
+    """The program's uid as seen where it runs: the worker's uid, or 0 of the user namespace."""
+    return 0 if cfg.userns else cfg.uid
+
+
+def _drop_capabilities() -> None:
+    """Give up every capability for good (the unprivileged sandbox's program is uid 0 of its user
+    namespace): bounding set, ambient set, securebits so exec grants none, then capset to nothing."""
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        last = int(f.read())
+    for cap in range(last + 1):
+        _check(_libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), f"prctl(PR_CAPBSET_DROP, {cap})")
+    _check(_libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "prctl(PR_CAP_AMBIENT_CLEAR_ALL)")
+    _check(_libc.prctl(PR_SET_SECUREBITS, SECUREBITS_NO_ROOT, 0, 0, 0), "prctl(PR_SET_SECUREBITS)")
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable: nothing, in both 32-bit words
+    _check(_libc.syscall(SYS_capset, header, data), "capset")
 
 
 def _build_view(cfg: SandboxConfig, plan: list[tuple]) -> None:
@@ -356,7 +425,7 @@ def _fresh_scratch(cfg: SandboxConfig, first: bool) -> None:
     for d in (WORK, TMP):
         inner = SCRATCH + d
         os.mkdir(inner, 0o700)
-        os.chown(inner, cfg.uid, cfg.uid)
+        os.chown(inner, _program_uid(cfg), _program_uid(cfg))
         _mount(inner, d, None, MS_BIND)
     _check(_libc.umount2(SCRATCH.encode(), MNT_DETACH), "umount the scratch's first mount")  # /work, /tmp keep it
 
@@ -366,7 +435,7 @@ def _write_files(cfg: SandboxConfig, files: dict[str, bytes]) -> None:
         fd = os.open(f"{WORK}/{name}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             _write_all(fd, data)
-            os.fchown(fd, cfg.uid, cfg.uid)
+            os.fchown(fd, _program_uid(cfg), _program_uid(cfg))
         finally:
             os.close(fd)
 
@@ -381,7 +450,10 @@ def _exec_child(step: Step, cfg: SandboxConfig, path: str, fds: dict) -> None:
     """In C: become the program (never returns; a failure raises, and C reports it and exits 127)."""
     lim = cfg.limits
     os.setsid()
-    os.setpriority(os.PRIO_PROCESS, 0, 0)  # B runs at a higher priority; the program at the normal one
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, 0)  # B runs at a higher priority; the program at the normal one
+    except OSError:
+        pass
     devnull = os.open("/dev/null", os.O_RDONLY)
     wanted = {0: devnull, 1: fds["out"], 2: fds["err"]}
     if fds.get("tok") is not None:
@@ -395,17 +467,22 @@ def _exec_child(step: Step, cfg: SandboxConfig, path: str, fds: dict) -> None:
         os.closerange(END_TOKEN_FD, 4)
     os.closerange(5, 1 << 16)  # close_range(2): one call
     cpu = int(step.timeout) + 1
+    nproc = lim.processes + (3 if cfg.userns else 0)
     for res, soft, hard in ((resource.RLIMIT_CPU, cpu, cpu + 1),
                             (resource.RLIMIT_DATA, lim.memory_bytes, lim.memory_bytes),
                             (resource.RLIMIT_AS, lim.address_space_bytes, lim.address_space_bytes),
                             (resource.RLIMIT_FSIZE, lim.file_bytes, lim.file_bytes),
                             (resource.RLIMIT_NOFILE, lim.open_files, lim.open_files),
-                            (resource.RLIMIT_NPROC, lim.processes, lim.processes),
+                            # in a user namespace the worker, A and B share the program's uid
+                            (resource.RLIMIT_NPROC, nproc, nproc),
                             (resource.RLIMIT_CORE, 0, 0)):
         resource.setrlimit(res, (soft, hard))
-    os.setgroups([])
-    os.setresgid(cfg.uid, cfg.uid, cfg.uid)
-    os.setresuid(cfg.uid, cfg.uid, cfg.uid)
+    if cfg.userns:
+        _drop_capabilities()
+    else:
+        os.setgroups([])
+        os.setresgid(cfg.uid, cfg.uid, cfg.uid)
+        os.setresuid(cfg.uid, cfg.uid, cfg.uid)
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
     if cfg.landlock_abi > 0:
         _landlock_restrict(cfg.landlock_abi, (WORK, TMP))
@@ -493,7 +570,7 @@ def _run_step(step: Step, cfg: SandboxConfig, life_r: int) -> StepResult:
         tok_r, tok_w = os.pipe()
         os.write(tok_w, step.end_token.encode() + b"\n")
         os.close(tok_w)
-        os.fchown(tok_r, cfg.uid, cfg.uid)  # runtimes that can only open a path reopen it as /dev/fd/3
+        os.fchown(tok_r, _program_uid(cfg), _program_uid(cfg))  # runtimes that can only open a path reopen it as /dev/fd/3
         fds["tok"] = tok_r
     t0 = time.monotonic()
     pid = os.fork()
@@ -697,8 +774,12 @@ class Sandbox:
 
     def isolate_network(self) -> None:
         """Move this (worker) process into an empty network namespace once, for all its jobs: cheaper
-        than one per job, and the same isolation (`lo` is down, no other interface)."""
-        _check(_libc.unshare(ctypes.c_int(CLONE_NEWNET)), "unshare(CLONE_NEWNET)")
+        than one per job, and the same isolation (`lo` is down, no other interface). Unprivileged:
+        into a user namespace with it, whose uid 0 is `cfg.uid` outside."""
+        if self.cfg.userns:
+            _enter_user_namespace(self.cfg.uid, self.cfg.uid, CLONE_NEWNET)
+        else:
+            _check(_libc.unshare(ctypes.c_int(CLONE_NEWNET)), "unshare(CLONE_NEWNET)")
         self.netns_flag = 0
 
     def abort(self) -> None:
@@ -737,7 +818,11 @@ class Sandbox:
                 b = os.fork()
                 if b == 0:  # B
                     set_pdeathsig(None)
-                    os.setpriority(os.PRIO_PROCESS, 0, -5)  # its polls must keep up with the programs
+                    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # no program reads its /proc or ptraces it
+                    try:
+                        os.setpriority(os.PRIO_PROCESS, 0, -5)  # its polls must keep up with the programs
+                    except OSError:
+                        pass  # unprivileged: the normal priority
                     _supervisor(self.cfg, self.plan, job_r, self._life_r, rep_w)
                 os.close(rep_w)
                 os.close(job_r)
