@@ -160,9 +160,12 @@ def _check(ret: int, what: str) -> None:
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
+def _enc(text: Optional[str]) -> Optional[bytes]:
+    return text.encode() if text is not None else None
+
+
 def _mount(source: Optional[str], target: str, fstype: Optional[str], flags: int, data: Optional[str] = None):
-    enc = (lambda s: s.encode() if s is not None else None)
-    _check(_libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)), f"mount {target}")
+    _check(_libc.mount(_enc(source), _enc(target), _enc(fstype), flags, _enc(data)), f"mount {target}")
 
 
 def set_pdeathsig(expected_parent: Optional[int]) -> None:
@@ -249,13 +252,6 @@ def capabilities() -> dict:
                  "landlock_abi": abi, "network_isolated": mode is not None, "uid_per_worker": mode == "root",
                  "notes": notes}
     return _CAPS
-
-
-def require_sandbox() -> None:
-    """Raise RuntimeError when programs cannot be sandboxed here (the caller turns it into a skip)."""
-    caps = capabilities()
-    if not caps["namespaces"]:
-        raise RuntimeError(f"the eval sandbox needs root and mount/PID/network namespaces ({caps['problem']})")
 
 
 # --------------------------------------------------------------------------------- what a job is
@@ -570,7 +566,8 @@ def _run_step(step: Step, cfg: SandboxConfig, life_r: int) -> StepResult:
         tok_r, tok_w = os.pipe()
         os.write(tok_w, step.end_token.encode() + b"\n")
         os.close(tok_w)
-        os.fchown(tok_r, _program_uid(cfg), _program_uid(cfg))  # runtimes that can only open a path reopen it as /dev/fd/3
+        # the program's own: runtimes that can only open a path reopen it as /dev/fd/3
+        os.fchown(tok_r, _program_uid(cfg), _program_uid(cfg))
         fds["tok"] = tok_r
     t0 = time.monotonic()
     pid = os.fork()

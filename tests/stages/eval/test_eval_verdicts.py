@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from eval_test_helpers import SHARED_BENCHMARKS, needs_data  # noqa: E402
 
 from stages.eval.sandbox import MiB, Limits, StepResult  # noqa: E402
+from stages.eval.verdicts import CS_ASSERT as CS_ASSERT_TEXT  # noqa: E402
 from stages.eval.verdicts import STATUSES, Markers, instrument, judge  # noqa: E402
 
 M = Markers(begin="dscoder-begin-1234", end="dscoder-end-5678")
@@ -110,9 +111,6 @@ def test_end_statement_follows_the_tests_of_every_task(lang):
             assert "Debug.Assert(" not in program
         if lang == "php":
             assert program.endswith("?>") and program.count("?>") == 1
-
-
-from stages.eval.verdicts import CS_ASSERT as CS_ASSERT_TEXT  # noqa: E402
 
 
 def test_python_begin_and_end():
