@@ -632,9 +632,9 @@ def _run_step(step: Step, cfg: SandboxConfig, life_r: int) -> StepResult:
             if res.output_capped:
                 break
     finally:
-        reaped = _kill_namespace()
+        reaped = _kill_namespace()  # everything else the program started (a killed one's children too)
         if exit_fd is not None:
-            os.close(exit_fd)  # everything else the program started (a killed one's children too)
+            os.close(exit_fd)
     if status is None and pid in reaped:  # the command itself was killed just now
         status, rusage = reaped[pid]
     while open_fds and not res.output_capped:  # every writer is dead: what is left in the pipes, then EOF
