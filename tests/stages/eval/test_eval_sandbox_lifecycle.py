@@ -100,7 +100,7 @@ def test_killed_eval_leaves_no_process_and_no_scratch(tmp_path, sig):
 
 def test_ctrl_c_stops_quickly_and_keeps_finished_results(tmp_path):
     skip_without("python")
-    quick, slow = "    import time\n    time.sleep(0.2)\n    return x + 1\n", "    import time\n    time.sleep(30)\n    return x + 1\n"
+    quick, slow = "    import time\n    time.sleep(0.2)\n    return x + 1\n", "    import time\n    time.sleep(8)\n    return x + 1\n"
     bodies = {"a": quick, "b": quick, "c": slow, "d": slow, "e": quick, "f": quick}
     bench, gens = _bench(tmp_path, bodies)
     results = tmp_path / "out" / "file-life" / "results.jsonl"
@@ -116,7 +116,7 @@ def test_ctrl_c_stops_quickly_and_keeps_finished_results(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, err
-    assert took < 6, took  # the 30 s programs were killed after the 1 s grace, the queued ones never started
+    assert took < 5, took  # the 8 s programs were killed after the 1 s grace, the queued ones never started
     assert "interrupted: kept 6 generations and 2 results" in err
     rows = read_jsonl(results)
     assert [r["task_id"] for r in rows] == ["t/a", "t/b"] and all(r["passed"] for r in rows)
@@ -124,9 +124,6 @@ def test_ctrl_c_stops_quickly_and_keeps_finished_results(tmp_path):
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())["benchmarks"]["file-life"]
     assert summary["executed"] == 2 and summary["not_executed"] == ["t/c", "t/d", "t/e", "t/f"]
     # The same command goes on with the rest only.
-    bodies_done = dict(bodies, c=quick, d=quick)
-    gens2 = write_jsonl(tmp_path / "g.jsonl", [{"task_id": f"t/{n}", "completion": c} for n, c in bodies.items()])
-    assert gens2 == gens and bodies_done  # unchanged file: the manifest's sha256 still matches
     r = subprocess.run([sys.executable, "-m", "dscoder_cli", "eval", str(tmp_path / "out"), "--generations", str(gens),
                         "--benchmarks", "", "--benchmark-file", str(bench), "--timeout", "1", "--json"],
                        cwd=REPO, capture_output=True, text=True)
