@@ -89,6 +89,8 @@ CASES = {  # language: {case: (completion, expected status)}
                               "        return x;\n", "incomplete"),
         "listeners_cleared": ("        Trace.Listeners.Clear();\n        return x;\n", "wrong_answer"),
         "fail_fast": ('        Environment.FailFast("bye");\n        return 0;\n', "crash"),
+        "exit_in_finally": ("        try { throw new Exception(); } finally { Environment.Exit(0); }\n", "incomplete"),
+        "kills_itself": ("        System.Diagnostics.Process.GetCurrentProcess().Kill();\n        return 0;\n", "crash"),
         "thread_exit": ("        new System.Threading.Thread(() => Environment.Exit(0)).Start();\n"
                         "        System.Threading.Thread.Sleep(5000);\n        return 0;\n", "incomplete"),
         "closed_stdout": ("        DscoderClose(1);\n        return x + y;\n    }\n"
@@ -161,6 +163,8 @@ CASES = {  # language: {case: (completion, expected status)}
         "top_level_exit": ("    echo $(( $1 + $2 ))\n}\nexit 0\nunused() {\n    :\n", "incomplete"),
         "exec_true": ("    echo $(( $1 + $2 ))\n}\nexec true\nunused() {\n    :\n", "incomplete"),
         "exit_trap": ("    echo $(( $1 - $2 ))\n}\ntrap 'exit 0' EXIT\nunused() {\n    :\n", "incomplete"),
+        "err_trap": ("    echo $(( $1 - $2 ))\n}\nset -E\ntrap 'exit 0' ERR\nunused() {\n    :\n", "incomplete"),
+        "kills_main_shell": ("    kill -9 $$\n", "crash"),
         "set_shadowed": ("    echo $(( $1 - $2 ))\n}\nset() { :; }\nunused() {\n    :\n", "incomplete"),
         "errexit_off_in_trap": ("    echo $(( $1 - $2 ))\n}\ntrap 'builtin set +e' DEBUG\nunused() {\n    :\n",
                                 "incomplete"),
