@@ -99,8 +99,7 @@ class Executor:
     """Workers that run jobs in the sandbox, each job under `limits`; so at most `workers` programs
     at once, holding at most `workers` times each limit together."""
 
-    def __init__(self, workers: int, scratch_parent: Path, limits: Limits = Limits(),
-                 ro_paths: tuple[str, ...] = ()):
+    def __init__(self, workers: int, scratch_parent: Path, limits: Limits, ro_paths: tuple[str, ...] = ()):
         self.caps = capabilities()
         if not self.caps["namespaces"]:
             raise RuntimeError(f"no sandbox: {self.caps['problem']}")

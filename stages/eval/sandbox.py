@@ -257,11 +257,12 @@ def capabilities() -> dict:
 # --------------------------------------------------------------------------------- what a job is
 @dataclass(frozen=True)
 class Limits:
-    """One program's limits; its processes together share memory, processes and disk."""
+    """One program's limits; its processes together share memory, processes and disk. The first three
+    are EvalConfig.memory / processes / disk (their defaults live there); the rest are fixed."""
 
-    memory_bytes: int = 2 * GiB  # all processes together (polled) and each one's RLIMIT_DATA
-    processes: int = 64  # RLIMIT_NPROC of the worker's uid: threads count (the JVM needs > 16)
-    disk_bytes: int = 512 * MiB  # the scratch tmpfs (/work and /tmp)
+    memory_bytes: int  # all processes together (polled) and each one's RLIMIT_DATA
+    processes: int  # RLIMIT_NPROC of the worker's uid: threads count (the JVM needs > 16)
+    disk_bytes: int  # the scratch tmpfs (/work and /tmp)
     output_bytes: int = 1 * MiB  # stdout + stderr of one step
     file_bytes: int = 64 * MiB  # RLIMIT_FSIZE
     open_files: int = 256
@@ -307,7 +308,7 @@ class SandboxConfig:
 
     scratch: str  # a folder under OUTPUT: the mount point of every job's tmpfs (in its own namespace)
     uid: int
-    limits: Limits = field(default_factory=Limits)
+    limits: Limits
     ro_paths: tuple[str, ...] = ()  # more host paths shown read-only (toolchains outside /usr)
     path: str = SANDBOX_PATH  # the programs' PATH
     landlock_abi: int = field(default_factory=landlock_abi)

@@ -79,7 +79,7 @@ CASES = [  # (language, steps as StepResult kwargs, status, a piece of the reaso
 
 @pytest.mark.parametrize("language,steps,status,reason", CASES, ids=[f"{c[0]}-{c[2]}-{i}" for i, c in enumerate(CASES)])
 def test_judge(language, steps, status, reason):
-    got, why = judge(language, [StepResult(**s) for s in steps], M, Limits(memory_bytes=256 * MiB, disk_bytes=64 * MiB),
+    got, why = judge(language, [StepResult(**s) for s in steps], M, Limits(memory_bytes=256 * MiB, processes=64, disk_bytes=64 * MiB),
                      timeout=3.0)
     assert (got, reason in why) == (status, True), why
 
