@@ -26,14 +26,24 @@ def _print_table(summary: dict) -> None:
         table.add_column(col, justify="left" if col in ("benchmark", "failures") else "right")
     for name, b in benches.items():
         fails = ", ".join(f"{s} {n}" for s, n in b.get("statuses", {}).items() if s != "passed")
+        if b.get("without_generation"):
+            fails = f"no generation {len(b['without_generation'])} (counted failed)" + (f", {fails}" if fails else "")
         if b.get("skipped"):
             fails = b["skipped"] + (f"; {fails}" if fails else "")
         table.add_row(name, f"{b['tasks_executed']}/{b['tasks']}", str(b["executed"]),
                       *[f"{100 * b[f'pass@{k}']:.1f}" if f"pass@{k}" in b else "-" for k in ks], fails or "")
     console = Console(file=sys.stdout)
     console.print(table)
+    for name, b in benches.items():
+        for key, what in (("without_generation", "tasks without a generation (counted failed)"),
+                          ("not_executed", "tasks not executed yet (counted failed)")):
+            if b.get(key):
+                ids = b[key]
+                more = f" and {len(ids) - 10} more" if len(ids) > 10 else ""
+                console.print(f"{name}: {len(ids)} {what}: {', '.join(ids[:10])}{more}", markup=False,
+                              highlight=False)
     for note in summary["sandbox"]["notes"]:
-        console.print(f"sandbox: {note}")
+        console.print(f"sandbox: {note}", markup=False, highlight=False)
 
 
 @command("eval")

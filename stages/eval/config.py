@@ -21,6 +21,9 @@ STEPS = ("generate", "execute")
 BACKENDS = ("auto", "transformers", "vllm")
 # A compiler gets at least this long (javac and tsc take seconds on a busy machine), --timeout when more.
 COMPILE_TIMEOUT = 60.0
+# After Ctrl-C (or SIGTERM) the programs running get this long to finish (their results are kept);
+# then they are killed and run again by the next run.
+INTERRUPT_GRACE = 1.0
 
 
 def parse_benchmarks(value: str | tuple | list) -> tuple[str, ...]:
@@ -68,6 +71,11 @@ class EvalConfig:
     workers: int = option(2, "Programs executed in parallel.", short="-w", min=1)
     timeout: float = option(10.0, f"Seconds per program run (DeepSeek: 10); compiling gets "
                             f"max({COMPILE_TIMEOUT:g}, this).", min=0.0, min_open=True)
+    memory: float = option(2.0, "GiB of memory per program: all its processes together (--workers programs "
+                           "run at once, so the eval's programs hold at most --workers times this).", min=0.25)
+    processes: int = option(64, "Processes and threads per program (the JVM needs more than 16).", min=8)
+    disk: float = option(0.5, "GiB of scratch space per program (its /work and /tmp: a tmpfs, so memory too).",
+                         min=1 / 64)
     steps: tuple[str, ...] = option(STEPS, "generate, execute, or both (each resumes on its own).", cli_type=str,
                                     parse=comma_list)
     overwrite: bool = option(False, "Delete OUTPUT and start over.", flag="--overwrite")

@@ -247,6 +247,33 @@ def make_backend(name: str, model_path: Path, sampling: SamplingOptions, batch_s
     raise ValueError(f"unknown backend {name!r}: choose auto, transformers or vllm")
 
 
+def check_backend(name: str) -> None:
+    """ValueError when `name` cannot run here (before anything is loaded or written)."""
+    if name == "vllm":
+        import importlib.util
+        if importlib.util.find_spec("vllm") is None:
+            raise ValueError("--backend vllm: vLLM is not installed (pip install vllm, on a machine with a GPU)")
+    elif name not in ("auto", "transformers"):
+        raise ValueError(f"unknown backend {name!r}: choose auto, transformers or vllm")
+
+
+def check_model(model: Path) -> None:
+    """ValueError unless `model` is a HuggingFace model folder or a dscoder checkpoint (nothing exported)."""
+    model = Path(model)
+    if is_hf_model_folder(model):
+        return
+    try:
+        from stages.train.checkpoint import resolve_checkpoint
+    except ImportError:
+        raise ValueError(f"--model {model}: not a HuggingFace model folder (no config.json), and this "
+                         "installation cannot export dscoder checkpoints (stages.train missing)") from None
+    try:
+        resolve_checkpoint(model)
+    except FileNotFoundError:
+        raise ValueError(f"--model {model}: neither a HuggingFace model folder (config.json) nor a dscoder "
+                         "checkpoint") from None
+
+
 def is_hf_model_folder(path: Path) -> bool:
     return (Path(path) / "config.json").exists()
 

@@ -2,7 +2,8 @@
 
 For a task with n samples of which c pass, pass@k = 1 − C(n−c, k) / C(n, k): the probability that
 at least one of k samples drawn without replacement passes. The benchmark's score is the mean over
-tasks; it is defined only when every task has at least k samples.
+tasks; it is defined only when every task has at least k samples, except that a task with no sample
+at all (no generation, not executed) counts as failed: 0 for every k.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 
 def mean_pass_at_k(counts: Iterable[tuple[int, int]], k: int) -> Optional[float]:
-    """Mean over tasks of pass@k for (n, c) pairs; None when some task has fewer than k samples."""
+    """Mean over tasks of pass@k for (n, c) pairs, a task with n = 0 counting 0; None when some task
+    has 0 < n < k samples (or there is no task)."""
     counts = list(counts)
-    if not counts or any(n < k for n, _ in counts):
+    if not counts or any(0 < n < k for n, _ in counts):
         return None
-    return sum(pass_at_k(n, c, k) for n, c in counts) / len(counts)
+    return sum(pass_at_k(n, c, k) if n else 0.0 for n, c in counts) / len(counts)
 
 
 def scores(counts: Iterable[tuple[int, int]], ks: Iterable[int] = DEFAULT_KS) -> dict[str, float]:

@@ -58,26 +58,31 @@ def python_import_prefix(code: str) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def assemble_program(bench: Benchmark, task: Task, completion: str, full: bool = False) -> str:
-    """The source file to execute (see the module docstring)."""
+def program_parts(bench: Benchmark, task: Task, completion: str, full: bool = False) -> tuple[str, str]:
+    """(code, tests): the program of the module docstring cut where its tests begin, so that the
+    verdict machinery can add its statements around them (``verdicts.instrument``)."""
     kind, lang = bench.spec.kind, task.language
     if kind == "mbpp":
-        tests = (task.test_setup + "\n" if task.test_setup else "") + "\n".join(task.test_list)
-        body = completion + "\n" + tests + "\n"
-        return python_import_prefix(body) + body
+        tests = (task.test_setup + "\n" if task.test_setup else "") + "\n".join(task.test_list) + "\n"
+        code = completion + "\n"
+        return python_import_prefix(code + tests) + code, tests
     if kind == "fim":
-        return (task.prompt + completion + task.suffix + "\n" + task.tests + "\n"
-                + f"check({task.entry_point})\n")
+        return task.prompt + completion + task.suffix + "\n", task.tests + "\n" + f"check({task.entry_point})\n"
     code = completion if full else task.prompt + "\n" + completion
     if lang == "python":
         check = f"\ncheck({task.entry_point})\n" if task.entry_point else "\n"
-        body = code + "\n" + task.tests + check
-        return python_import_prefix(body) + body
+        tests = task.tests + check
+        return python_import_prefix(code + "\n" + tests) + code + "\n", tests
     if lang == "cpp":
         missing = "".join(s + "\n" for s in CPP_INCLUDES if s not in task.prompt)
-        return missing + "\n" + code + "\n" + task.tests
+        return missing + "\n" + code + "\n", task.tests
     if lang == "php":
         if not code.startswith("<?php"):
             code = "<?php\n" + code
-        return code + "\n" + task.tests + "?>"
-    return code + "\n" + task.tests
+        return code + "\n", task.tests + "?>"
+    return code + "\n", task.tests
+
+
+def assemble_program(bench: Benchmark, task: Task, completion: str, full: bool = False) -> str:
+    """The source file to execute (see the module docstring), without the verdict's statements."""
+    return "".join(program_parts(bench, task, completion, full))

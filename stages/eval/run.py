@@ -9,6 +9,11 @@ killed run loses at most the line being written, and a re-run skips what is ther
     OUTPUT/<benchmark>/results.jsonl      task_id, sample, status, passed, reason, exit_code, seconds
     OUTPUT/summary.json                   pass@k, statuses and skips per benchmark; sandbox notes
     OUTPUT/_model-hf/                     a dscoder checkpoint exported to HF format (when given one)
+    OUTPUT/_scratch/<pid>/                while executing: the mount point of the programs' scratch tmpfs
+
+When a step ends (or is interrupted), its JSONL is rewritten sorted by task (benchmark order) and
+sample. A manifest is written just before the first line of its benchmark: an invocation that fails
+(a bad option, an unloadable model) leaves nothing that a corrected command would be refused by.
 
 The two steps are independent: `--steps generate` only generates, `--steps execute` only executes
 what was generated (e.g. on another machine with the toolchains).
@@ -19,21 +24,23 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Callable, Optional
 
-from stages.core.atomic import write_json_atomic
-from stages.core.benchmark_data import read_jsonl
+from stages.core.atomic import write_json_atomic, write_text_atomic
 from stages.core.errors import DscoderError, UsageError
 from stages.core.output import OutputKind, open_output, refuse_changed
 
-from .benchmarks import Benchmark, load_benchmark, load_benchmark_file
-from .config import EvalConfig
+from .benchmarks import BENCHMARKS, Benchmark, load_benchmark, load_benchmark_file
+from .config import INTERRUPT_GRACE, EvalConfig
+from .generation_file import TaskIds, read_generations
 from .passk import scores
-from .programs import assemble_program
+from .programs import program_parts
 from .prompts import FIM_BEGIN, FIM_END, FIM_HOLE, model_prompt
 from .sanitize import clean_completion, stop_words
 
@@ -45,7 +52,15 @@ def _is_eval_output(root: Path) -> bool:
     return (root / SUMMARY).exists() or any(root.glob(f"*/{MANIFEST}"))
 
 
-EVAL_OUTPUT = OutputKind("dscoder eval output", is_ours=_is_eval_output)
+SCRATCH = "_scratch"  # pool.SCRATCH (not imported: the pool loads only when executing)
+EVAL_OUTPUT = OutputKind("dscoder eval output", is_ours=_is_eval_output, may_hold=frozenset({SCRATCH}))
+GiB = 1 << 30
+
+
+class Interrupted(DscoderError):
+    """Ctrl-C or SIGTERM: what finished is kept, a re-run goes on (exit 130, the shell's for SIGINT)."""
+
+    exit_code = 130
 
 
 def _log_default(message: str) -> None:
@@ -87,6 +102,19 @@ class Appender:
         self.f.close()
 
 
+def rewrite_sorted(path: Path, order: dict[str, int]) -> None:
+    """Rewrite an append-only JSONL sorted by (task in benchmark order, sample), atomically."""
+    if not path.exists():
+        return
+    rows = read_records(path)
+    rows.sort(key=lambda r: (order.get(r["task_id"], len(order)), str(r["task_id"]), r["sample"]))
+    write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -106,6 +134,8 @@ class Evaluation:
         self.model_path: Optional[Path] = None
         self.stats = {"generated": 0, "executed": 0}
         self._output = None  # the opened OUTPUT, locked for this run (one writer)
+        self.ids: dict[str, TaskIds] = {}  # every task of each benchmark (before --limit)
+        self.pending_manifest: dict[str, dict] = {}  # written before the benchmark's first line
 
     # -- benchmarks and options ------------------------------------------------------------
     def load(self) -> list[Benchmark]:
@@ -124,6 +154,7 @@ class Evaluation:
         if len(set(names)) != len(names):
             raise UsageError(f"a benchmark is named twice: {', '.join(names)}")
         for b in benches:
+            self.ids[b.name] = TaskIds(t.task_id for t in b.tasks)
             if self.cfg.limit is not None:
                 b.tasks = b.tasks[:self.cfg.limit]
         return benches
@@ -138,7 +169,15 @@ class Evaluation:
                 "instruct": c.instruct, "seed": c.seed, "data": bench.source}
 
     def execution_options(self, bench: Benchmark) -> dict:
-        return {"timeout": self.cfg.timeout, "data": bench.source}
+        from .verdicts import PROTOCOL
+        c = self.cfg
+        return {"timeout": c.timeout, "data": bench.source, "verdicts": PROTOCOL, "memory": c.memory,
+                "processes": c.processes, "disk": c.disk}
+
+    def limits(self):
+        from .sandbox import Limits
+        c = self.cfg
+        return Limits(memory_bytes=int(c.memory * GiB), processes=c.processes, disk_bytes=int(c.disk * GiB))
 
     def max_new_tokens(self, bench: Benchmark) -> int:
         if self.cfg.max_new_tokens:
@@ -165,7 +204,18 @@ class Evaluation:
         if "execute" in self.cfg.steps and "generate" not in self.cfg.steps and "generation" not in old:
             if not (folder / "generations.jsonl").exists():
                 raise UsageError(f"{folder}: nothing generated yet; run with --steps generate first")
-        write_json_atomic(path, {**old, **current})
+        if {**old, **current} != old:
+            self.pending_manifest[bench.name] = {**old, **current}
+
+    def write_manifest(self, bench: Benchmark) -> None:
+        """The options of what is about to be written (once per benchmark and run)."""
+        manifest = self.pending_manifest.pop(bench.name, None)
+        if manifest is not None:
+            (self.out / bench.name).mkdir(parents=True, exist_ok=True)
+            write_json_atomic(self.out / bench.name / MANIFEST, manifest)
+
+    def task_order(self, bench: Benchmark) -> dict[str, int]:
+        return {t: i for i, t in enumerate(self.ids[bench.name].ids)}
 
     # -- generation ----------------------------------------------------------------------------
     def generate(self, bench: Benchmark, file_records: Optional[dict]) -> Optional[str]:
@@ -183,6 +233,7 @@ class Evaluation:
         from .generate import Request, sample_seed
         max_new = self.max_new_tokens(bench)
         self.log(f"{bench.name}: generating {len(todo)} samples ({len(have)} already done) with {backend.name}")
+        self.write_manifest(bench)
         writer = Appender(path)
         t0 = time.monotonic()
         try:
@@ -202,31 +253,37 @@ class Evaluation:
                 self.log(f"{bench.name}: generated {done}/{len(todo)} ({rate:.2f} samples/s)")
         finally:
             writer.close()
+            rewrite_sorted(path, self.task_order(bench))
         return None
 
     def _import_generations(self, bench: Benchmark, path: Path, have: set, records: dict) -> Optional[str]:
-        mine = records.get(bench.name, [])
-        known = {t.task_id for t in bench.tasks}
-        rows = [r for r in mine if r["task_id"] in known]
+        mine = {t.task_id for t in bench.tasks}
+        rows = [r for r in records.get(bench.name, []) if r["task_id"] in mine]  # --limit applies here
         if not rows:
             return "skipped: no generation in --generations for its tasks"
+        todo = [r for r in rows if (r["task_id"], r["sample"]) not in have]
+        if not todo:
+            return None
+        self.write_manifest(bench)
         writer = Appender(path)
-        seen: Counter = Counter()
         try:
-            for r in rows:
-                sample = r.get("sample", seen[r["task_id"]])
-                seen[r["task_id"]] += 1
-                if (r["task_id"], sample) in have:
-                    continue
-                if "completion" in r:
-                    completion, full = r["completion"], bool(r.get("full", False))
-                else:  # DeepSeek's scripts' files: `generation` is prompt + "\n" + completion
-                    completion, full = r["generation"], True
-                writer.write({"task_id": r["task_id"], "sample": sample, "completion": completion, "full": full})
+            for r in todo:
+                writer.write({"task_id": r["task_id"], "sample": r["sample"], "completion": r["completion"],
+                              "full": r["full"]})
                 self.stats["generated"] += 1
         finally:
             writer.close()
+            rewrite_sorted(path, self.task_order(bench))
         return None
+
+    def check_model(self) -> None:
+        """Before anything is written: the model folder and the backend can be used (exit 2 if not)."""
+        from .generate import check_backend, check_model
+        try:
+            check_model(Path(self.cfg.model))
+            check_backend(self.cfg.backend)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
 
     def _backend(self):
         if self.backend is None:
@@ -260,40 +317,69 @@ class Evaluation:
         todo = [g for g in gens if (g["task_id"], g["sample"]) not in have]
         if not todo:
             return None
+        executor = executor_factory()
+        if isinstance(executor, str):
+            return executor
         self.log(f"{bench.name}: executing {len(todo)} programs ({len(have)} already done)")
-        jobs = (Job((g["task_id"], g["sample"]), bench.language,
-                    assemble_program(bench, tasks[g["task_id"]], g["completion"], g.get("full", False)),
-                    self.cfg.timeout) for g in todo)
+
+        def job(g):
+            code, tests = program_parts(bench, tasks[g["task_id"]], g["completion"], g.get("full", False))
+            return Job((g["task_id"], g["sample"]), bench.language, code, tests, self.cfg.timeout)
+
+        self.write_manifest(bench)
         writer = Appender(path)
         t0 = time.monotonic()
         n = 0
+
+        def record(res: dict) -> None:
+            nonlocal n
+            task_id, sample = res.pop("key")
+            writer.write({"task_id": task_id, "sample": sample, **res})
+            n += 1
+            self.stats["executed"] += 1
+            if n % 100 == 0 or n == len(todo):
+                self.log(f"{bench.name}: executed {n}/{len(todo)} ({n / (time.monotonic() - t0):.1f}/s)")
+
         try:
-            for res in executor_factory().map(jobs):
-                task_id, sample = res.pop("key")
-                writer.write({"task_id": task_id, "sample": sample, **res})
-                n += 1
-                self.stats["executed"] += 1
-                if n % 100 == 0 or n == len(todo):
-                    self.log(f"{bench.name}: executed {n}/{len(todo)} ({n / (time.monotonic() - t0):.1f}/s)")
+            try:
+                for res in executor.map(job(g) for g in todo):
+                    record(res)
+            except KeyboardInterrupt:
+                self.log(f"{bench.name}: interrupted: finishing the programs running (at most "
+                         f"{INTERRUPT_GRACE:g}s), starting no other")
+                for res in executor.stop(INTERRUPT_GRACE):
+                    record(res)
+                raise
         finally:
             writer.close()
+            rewrite_sorted(path, self.task_order(bench))
         return None
 
     # -- summary --------------------------------------------------------------------------------
     def bench_summary(self, bench: Benchmark, skip: Optional[str]) -> dict:
         folder = self.out / bench.name
         # Only this run's tasks: an earlier run with a larger --limit may have left more behind.
-        ids = {t.task_id for t in bench.tasks}
-        gens = [g for g in read_records(folder / "generations.jsonl") if g["task_id"] in ids]
-        results = [r for r in read_records(folder / "results.jsonl") if r["task_id"] in ids]
+        ids = [t.task_id for t in bench.tasks]
+        wanted = set(ids)
+        gens = [g for g in read_records(folder / "generations.jsonl") if g["task_id"] in wanted]
+        results = [r for r in read_records(folder / "results.jsonl") if r["task_id"] in wanted]
         per_task: dict[str, list[bool]] = defaultdict(list)
         for r in results:
             per_task[r["task_id"]].append(bool(r["passed"]))
-        counts = [(len(v), sum(v)) for v in per_task.values()]
-        summary = {"language": bench.language, "tasks": len(bench.tasks), "generated": len(gens),
+        generated = {g["task_id"] for g in gens}
+        without_generation = [t for t in ids if t not in generated]
+        not_executed = [t for t in ids if t in generated and t not in per_task]
+        summary = {"language": bench.language, "tasks": len(ids), "generated": len(gens),
                    "executed": len(results), "tasks_executed": len(per_task),
-                   "statuses": dict(sorted(Counter(r["status"] for r in results).items())),
-                   **scores(counts, self.cfg.ks)}
+                   "statuses": dict(sorted(Counter(r["status"] for r in results).items()))}
+        if results:
+            # Every task counts: one without a result (no generation, not executed) counts as failed.
+            counts = [(len(per_task[t]), sum(per_task[t])) if t in per_task else (0, 0) for t in ids]
+            summary.update(scores(counts, self.cfg.ks))
+        if without_generation:
+            summary["without_generation"] = without_generation
+        if not_executed and results:
+            summary["not_executed"] = not_executed
         if skip:
             summary["skipped"] = skip
         return summary
@@ -306,23 +392,34 @@ class Evaluation:
                 self._output.release()
 
     def _run(self) -> dict:
-        from .execute import Executor
         from .sandbox import capabilities
         t0 = time.monotonic()
         benches = self.load()
+        file_records = self._read_generation_file(benches) if self.cfg.generations else None
+        if "generate" in self.cfg.steps and self.cfg.model is not None:
+            self.check_model()
         self.prepare_output()
         for b in benches:
             self.check_manifest(b)
-        file_records = self._read_generation_file(benches) if self.cfg.generations else None
         executor = None
 
         def executor_factory():
             nonlocal executor
             if executor is None:
-                executor = Executor(self.cfg.workers)
+                from .execute import LANGUAGES, toolchain_paths
+                from .pool import Executor
+                ro = tuple(dict.fromkeys(p for lang in LANGUAGES for p in toolchain_paths(lang)))
+                try:
+                    executor = Executor(self.cfg.workers, self.out / SCRATCH, self.limits(), ro)
+                except RuntimeError as exc:
+                    executor = f"skipped: {exc}"
             return executor
 
         skips: dict[str, Optional[str]] = {}
+        old_term = None
+        if threading.current_thread() is threading.main_thread():
+            old_term = signal.signal(signal.SIGTERM, _raise_interrupt)  # Slurm's time limit: as Ctrl-C
+        interrupted = False
         try:
             for b in benches:
                 skip = None
@@ -333,32 +430,27 @@ class Evaluation:
                 skips[b.name] = skip
                 if skip:
                     self.log(f"{b.name}: {skip}")
+        except KeyboardInterrupt:
+            interrupted = True
         finally:
-            if executor is not None:
-                executor.close()
+            try:
+                if executor is not None and not isinstance(executor, str):
+                    executor.close()
+            finally:
+                if old_term is not None:
+                    signal.signal(signal.SIGTERM, old_term)
         caps = capabilities()
         summary = self._write_summary(benches, skips, caps, time.monotonic() - t0)
+        if interrupted:
+            raise Interrupted(f"interrupted: kept {self.stats['generated']} generations and "
+                              f"{self.stats['executed']} results of this run in {self.out}; run the same command "
+                              "again to go on")
         return summary
 
     def _read_generation_file(self, benches: list[Benchmark]) -> dict:
-        try:
-            rows = read_jsonl(Path(self.cfg.generations))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UsageError(f"--generations {self.cfg.generations}: {exc}") from None
-        bad = [i for i, r in enumerate(rows) if "task_id" not in r or ("completion" not in r and "generation" not in r)]
-        if bad:
-            raise UsageError(f"--generations {self.cfg.generations}: line {bad[0] + 1} lacks task_id and "
-                                 "completion")
-        by_bench: dict[str, list[dict]] = defaultdict(list)
-        names = [b.name for b in benches]
-        for r in rows:
-            if "benchmark" in r:
-                by_bench[r["benchmark"]].append(r)
-            elif len(names) == 1:
-                by_bench[names[0]].append(r)
-            else:
-                raise UsageError("--generations with several benchmarks: each line needs a `benchmark` field")
-        return by_bench
+        known = set(BENCHMARKS) | {b.name for b in benches}
+        return read_generations(Path(self.cfg.generations), {b.name: self.ids[b.name] for b in benches}, known,
+                                self.log)
 
     def _write_summary(self, benches: list[Benchmark], skips: dict, caps: dict, seconds: float) -> dict:
         path = self.out / SUMMARY
@@ -370,10 +462,24 @@ class Evaluation:
                    "model": str(self.cfg.model) if self.cfg.model else None,
                    "generations": str(self.cfg.generations) if self.cfg.generations else None,
                    "benchmarks": per_bench,
-                   "sandbox": {k: caps[k] for k in ("network_isolated", "landlock_abi", "uid_per_worker", "notes")},
+                   "sandbox": self._sandbox_summary(caps),
                    "this_run": {**self.stats, "seconds": round(seconds, 2)}}
         write_json_atomic(path, summary)
         return summary
+
+
+    def _sandbox_summary(self, caps: dict) -> dict:
+        from .verdicts import PROTOCOL
+        c = self.cfg
+        notes = list(caps["notes"]) + ([] if caps["namespaces"] else [f"no sandbox: {caps['problem']}"])
+        return {"verdicts": PROTOCOL, "mode": caps["mode"], "namespaces": caps["namespaces"],
+                "landlock_abi": caps["landlock_abi"],
+                "uid_per_worker": caps["uid_per_worker"],
+                "per_program": {"memory_gib": c.memory, "processes": c.processes, "disk_gib": c.disk,
+                                "timeout_s": c.timeout},
+                "all_programs": {"programs_at_once": c.workers, "memory_gib": c.memory * c.workers,
+                                 "processes": c.processes * c.workers, "disk_gib": c.disk * c.workers},
+                "notes": notes}
 
 
 def run_eval(cfg: EvalConfig, log: Callable[[str], None] = _log_default) -> dict:

@@ -57,7 +57,9 @@ def test_correct_pass_wrong_fail(cli, tmp_path, lang):
     per_task = {}
     for (task, _), r in results.items():
         per_task.setdefault(task, []).append(r["passed"])
-    assert b["pass@1"] == pytest.approx(sum(sum(v) / len(v) for v in per_task.values()) / len(per_task))
+    # Every task of the benchmark counts: the ones without a generation as failed (and listed).
+    assert b["pass@1"] == pytest.approx(sum(sum(v) / len(v) for v in per_task.values()) / b["tasks"])
+    assert len(b["without_generation"]) == b["tasks"] - len(per_task) and ADD not in b["without_generation"]
 
 
 @needs_data
