@@ -4,7 +4,6 @@ output exists, wrong column types are one line."""
 from __future__ import annotations
 
 import errno
-import json
 import sys
 from pathlib import Path
 
