@@ -167,7 +167,7 @@ def test_training_stage_runs_as_srun_job(slurm, repos, tmp_path):
     slurm.wait(result["job"], timeout=600)
     log = "".join(p.read_text() for p in (out / "_slurm").glob("*.out"))
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [m["step"] for m in metrics] == [1, 2, 3], log[-3000:]
+    assert [m["step"] for m in metrics if "loss" in m] == [1, 2, 3], log[-3000:]  # (validation rows: val_loss)
     assert (out / "checkpoints").is_dir()
 
 
