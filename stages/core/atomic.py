@@ -172,7 +172,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     tmp = tmp_name(path)
     with writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666))
     try:
         try:
             yield tmp

@@ -128,7 +128,7 @@ def acquire(root: Path, name: str, what: str = "OUTPUT", log: Callable[[str], No
     for attempt in range(3):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)  # the umask decides (files a team shares)
         except OSError as exc:
             raise output_write_error(path, exc) from exc
         if not _try_flock(fd, path):
