@@ -192,6 +192,7 @@ class TableFile:
 
     rel: str
     schema: pa.Schema
+    lengths_are_cheap = False  # a text column's lengths without reading its characters (Arrow: offsets)
 
     def columns(self) -> list[str]:
         return list(self.schema.names)
@@ -206,8 +207,14 @@ class TableFile:
     def plan_chunks(self, repo_column: str, hint: SizeHint) -> Iterator[PlanChunk]:
         """Each chunk's repositories (None for a row without one; all None with no `repo_column`,
         for a file the unit cannot read rows of) and sizes."""
-        wanted = ([repo_column] if repo_column else []) + [
-            c for c in (hint.column, hint.content, hint.files) if c and c in self.schema.names and c != repo_column]
+        names = self.schema.names
+        if hint.column in names and pa.types.is_integer(self.schema.field(hint.column).type):
+            sizing = [hint.column]
+        elif self.lengths_are_cheap:
+            sizing = [c for c in (hint.content, hint.files) if c in names][:1]
+        else:  # Parquet would decode every content to measure it: the row groups' sizes instead
+            sizing = []
+        wanted = ([repo_column] if repo_column else []) + [c for c in sizing if c != repo_column]
         for spec, nbytes in self._plan_specs():
             repos: list = []
             sizes: list[int] = []
@@ -352,6 +359,8 @@ class ParquetData(TableFile):
 
 class ArrowData(TableFile):
     """An Arrow IPC file or stream, memory-mapped: reading a column touches only its buffers."""
+
+    lengths_are_cheap = True
 
     def __init__(self, f: DataFile):
         self.rel, self.path = f.rel, f.path

@@ -44,51 +44,61 @@ def _list_columns(reader) -> tuple[set[str], list[str] | None]:
 
 
 def choose_mapping(files: list[DataFile], fmt: str, overrides: dict | None, blobs: str | None) -> Mapping:
-    """The layout of SOURCE (forced, or recognised by its first readable data file's columns),
-    resolved against those columns; a usage error when it cannot be, naming file and columns."""
+    """The layout of SOURCE (forced, or recognised by the columns of its first readable data file),
+    resolved against the columns its data files have (any of them: a column some files lack is
+    null in theirs); a usage error when it cannot be, naming the file and the columns."""
+    seen = []  # (file, columns, list-of-record columns, the record fields of `files`)
     for f in files:
         try:
             reader = open_data_file(f)
         except DataFileError:
-            continue  # reported by the plan pass; the next file decides
-        names = reader.columns()
+            continue  # reported by the plan pass
         if isinstance(reader, JsonlData) and reader.first_object is None:
             continue
         lists, file_fields = _list_columns(reader)
-        if fmt != "auto":
-            layout = LAYOUTS[fmt]
-        else:
-            layout = detect_layout(names, lists) or (COLUMNS if overrides else None)
-        if layout is None:
-            raise UsageError(f"SOURCE: cannot tell the layout of {f.rel} from its columns ({', '.join(names)}); "
-                             f"pass --format ({', '.join(n for n in LAYOUTS if n != 'columns')}) or "
-                             "--columns content=COLUMN,repo=COLUMN,path=COLUMN (docs/crawl.md#datasets)")
         if file_fields is None and "files" in lists and isinstance(reader, TableFile):
             file_fields = []
-        mapping, missing = resolve_mapping(layout, names, overrides, file_fields)
-        _check_overrides(f, names, file_fields, overrides)
-        if missing:
-            raise UsageError(f"SOURCE: {f.rel} ({layout.title}) has no column for {'; '.join(missing)} "
-                             f"(columns: {', '.join(names)}); name it with --columns FIELD=COLUMN")
-        fields = (mapping.file_columns or {}) if "files" in mapping.columns else mapping.columns
-        content_mapped, blob_mapped = "content" in fields, "blob_id" in fields
-        if not content_mapped and blob_mapped and not blobs:
-            raise UsageError(f"SOURCE: {f.rel} holds no file contents, only blob ids ({layout.title}): "
-                             "pass --blobs DIR, the folder of contents named by blob id (docs/crawl.md#datasets)")
-        mapping.blobs = bool(blobs) and blob_mapped
-        return mapping
-    raise UsageError("SOURCE: no data file could be read"
-                     + (f" ({', '.join(f.rel for f in files[:3])}…)" if files else ""))
+        seen.append((f, reader.columns(), lists, file_fields))
+    if not seen:
+        raise UsageError("SOURCE: no data file could be read"
+                         + (f" ({', '.join(f.rel for f in files[:3])}{', …' if len(files) > 3 else ''})"
+                            if files else ""))
+    first, first_names, first_lists, _ = seen[0]
+    names = list(dict.fromkeys(n for _, cols, _, _ in seen for n in cols))
+    lists = set().union(*(s[2] for s in seen))
+    known = [s[3] for s in seen if s[3] is not None]
+    file_fields = list(dict.fromkeys(x for ff in known for x in ff)) if known else None
+    where = first.rel if len(seen) == 1 else f"the data files of SOURCE ({first.rel} …)"
+    if fmt != "auto":
+        layout = LAYOUTS[fmt]
+    else:
+        layout = detect_layout(first_names, first_lists) or (COLUMNS if overrides else None)
+    if layout is None:
+        raise UsageError(f"SOURCE: cannot tell the layout of {first.rel} from its columns ({', '.join(first_names)}); "
+                         f"pass --format ({', '.join(n for n in LAYOUTS if n != 'columns')}) or "
+                         "--columns content=COLUMN,repo=COLUMN,path=COLUMN (docs/crawl.md#datasets)")
+    mapping, missing = resolve_mapping(layout, names, overrides, file_fields)
+    _check_overrides(where, names, file_fields, overrides)
+    if missing:
+        raise UsageError(f"SOURCE: {where} ({layout.title}) has no column for {'; '.join(missing)} "
+                         f"(columns: {', '.join(names)}); name it with --columns FIELD=COLUMN")
+    fields = (mapping.file_columns or {}) if "files" in mapping.columns else mapping.columns
+    content_mapped, blob_mapped = "content" in fields, "blob_id" in fields
+    if not content_mapped and blob_mapped and not blobs:
+        raise UsageError(f"SOURCE: {where} holds no file contents, only blob ids ({layout.title}): "
+                         "pass --blobs DIR, the folder of contents named by blob id (docs/crawl.md#datasets)")
+    mapping.blobs = bool(blobs) and blob_mapped
+    return mapping
 
 
-def _check_overrides(f: DataFile, names: list[str], file_fields: list[str] | None, overrides: dict | None) -> None:
+def _check_overrides(where: str, names: list[str], file_fields: list[str] | None, overrides: dict | None) -> None:
     for key, column in (overrides or {}).items():
         if key.startswith("files."):
             if file_fields is not None and column not in file_fields:
-                raise UsageError(f"--columns {key}={column}: the files of {f.rel} have no field `{column}` "
+                raise UsageError(f"--columns {key}={column}: the files in {where} have no field `{column}` "
                                  f"(fields: {', '.join(file_fields)})")
         elif column not in names:
-            raise UsageError(f"--columns {key}={column}: no column `{column}` in {f.rel} "
+            raise UsageError(f"--columns {key}={column}: no column `{column}` in {where} "
                              f"(columns: {', '.join(names)})")
 
 
