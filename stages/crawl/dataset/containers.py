@@ -27,7 +27,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 # Enough rows per chunk that the manifest stays small, few enough that a repository spread over a
-# file costs little re-reading (docs/crawl.md#datasets).
+# file costs little re-reading (docs/crawl.md#datasets); at most an eighth of a unit (plan.py), so a
+# chunk shared by two neighbouring units costs a unit at most 1/8 more reading.
 CHUNK_BYTES = 32 << 20
 BATCH_ROWS = 1024
 
@@ -200,11 +201,12 @@ class TableFile:
     def _batches(self, spec: dict, columns: list[str]) -> Iterator[tuple[int, pa.RecordBatch]]:
         raise NotImplementedError
 
-    def _plan_specs(self) -> Iterator[tuple[dict, int]]:
-        """(chunk spec, estimated bytes) for each chunk, in order."""
+    def _plan_specs(self, chunk_bytes: int) -> Iterator[tuple[dict, int]]:
+        """(chunk spec, estimated bytes) for each chunk of about `chunk_bytes`, in order."""
         raise NotImplementedError
 
-    def plan_chunks(self, repo_column: str, hint: SizeHint) -> Iterator[PlanChunk]:
+    def plan_chunks(self, repo_column: str | None, hint: SizeHint, chunk_bytes: int = CHUNK_BYTES
+                    ) -> Iterator[PlanChunk]:
         """Each chunk's repositories (None for a row without one; all None with no `repo_column`,
         for a file the unit cannot read rows of) and sizes."""
         names = self.schema.names
@@ -215,7 +217,7 @@ class TableFile:
         else:  # Parquet would decode every content to measure it: the row groups' sizes instead
             sizing = []
         wanted = ([repo_column] if repo_column else []) + [c for c in sizing if c != repo_column]
-        for spec, nbytes in self._plan_specs():
+        for spec, nbytes in self._plan_specs(chunk_bytes):
             repos: list = []
             sizes: list[int] = []
             for _, batch in self._batches(spec, wanted):
@@ -333,14 +335,14 @@ class ParquetData(TableFile):
         except (OSError, pa.ArrowException) as exc:
             raise DataFileError(f"cannot read Parquet ({exc})") from exc
 
-    def _plan_specs(self):
+    def _plan_specs(self, chunk_bytes):
         md = self.pf.metadata
         start, groups, nbytes = 0, [], 0
         for i in range(md.num_row_groups):
             rg = md.row_group(i)
             groups.append(i)
             nbytes += rg.total_byte_size
-            if nbytes >= CHUNK_BYTES or i == md.num_row_groups - 1:
+            if nbytes >= chunk_bytes or i == md.num_row_groups - 1:
                 yield {"row_groups": [groups[0], groups[-1] + 1], "first_row": start}, nbytes
                 start += sum(md.row_group(g).num_rows for g in groups)
                 groups, nbytes = [], 0
@@ -383,7 +385,7 @@ class ArrowData(TableFile):
         else:
             yield from reader
 
-    def _plan_specs(self):
+    def _plan_specs(self, chunk_bytes):
         start = row = nbytes = 0
         first_batch = 0
         i = -1
@@ -391,7 +393,7 @@ class ArrowData(TableFile):
             for i, batch in enumerate(self._all_batches()):
                 row += batch.num_rows
                 nbytes += batch.nbytes
-                if nbytes >= CHUNK_BYTES:
+                if nbytes >= chunk_bytes:
                     yield {"batches": [first_batch, i + 1], "first_row": start}, nbytes
                     start, first_batch, nbytes = row, i + 1, 0
         except (OSError, pa.ArrowException) as exc:
@@ -457,7 +459,8 @@ class JsonlData:
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise DataFileError(f"cannot read at line {line} ({exc})") from exc
 
-    def plan_chunks(self, repo_column: str, hint: SizeHint) -> Iterator[PlanChunk]:
+    def plan_chunks(self, repo_column: str | None, hint: SizeHint, chunk_bytes: int = CHUNK_BYTES
+                    ) -> Iterator[PlanChunk]:
         spec: dict | None = None
         repos: list = []
         sizes: list[int] = []
@@ -473,7 +476,7 @@ class JsonlData:
             elif raw.strip():
                 repos.append(None)
                 sizes.append(len(raw))
-            if nbytes >= CHUNK_BYTES:
+            if nbytes >= chunk_bytes:
                 yield PlanChunk({**spec, "end": pos + len(raw)}, repos, sizes)
                 spec, repos, sizes, nbytes = None, [], [], 0
         if spec is not None:

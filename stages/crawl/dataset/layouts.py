@@ -10,6 +10,7 @@ recognises a layout by the columns of SOURCE's first data file; `--format` force
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from functools import lru_cache
@@ -192,9 +193,14 @@ def _type(v) -> str:
             dict: "an object", bytes: "bytes"}.get(type(v), type(v).__name__)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _text(v, column: str):
-    if v is None or isinstance(v, str):
+    if v is None or (isinstance(v, str) and (v.isascii() or not _SURROGATE.search(v))):
         return v
+    if isinstance(v, str):  # a lone surrogate (a JSON \\ud800 escape): no UTF-8 text
+        raise BadValue("malformed_row", column, f"`{column}` holds a lone surrogate, not valid UTF-8")
     if isinstance(v, InvalidText):
         raise BadValue("not_utf8", column, f"`{column}` is not valid UTF-8")
     raise BadValue("malformed_row", column, f"`{column}` is {_type(v)}, not a string")
@@ -203,6 +209,8 @@ def _text(v, column: str):
 def _content(v, column: str):
     if isinstance(v, (bytes, bytearray)):
         return bytes(v)  # decoded later, with the row's encoding
+    if v is None or isinstance(v, str):
+        return v  # a lone surrogate is found when the unit encodes it (not_utf8)
     return _text(v, column)
 
 
@@ -275,6 +283,10 @@ def _present(v) -> bool:
     return v is not None and v != "" and v != [] and not (isinstance(v, float) and math.isnan(v))
 
 
+def _not_none(v) -> bool:
+    return v is not None
+
+
 def extract(row: dict, columns: dict[str, list[str]], required: tuple[str, ...] = ()) -> dict:
     """{field: value} of one row (or one file of a repository row); raises BadValue. A field is the
     first of its columns that holds a value; `required` fields must have one."""
@@ -283,11 +295,12 @@ def extract(row: dict, columns: dict[str, list[str]], required: tuple[str, ...] 
         if name == "files":
             continue
         column, value = cols[0], None
+        present = _present if name != "content" else _not_none  # an empty file is a file
         for c in cols:
-            if _present(row.get(c)):
+            if present(row.get(c)):
                 column, value = c, row[c]
                 break
-        if name in required and not _present(value):
+        if name in required and not present(value):
             state = "null or empty" if any(c in row for c in cols) else "missing"
             raise BadValue("missing_value", column, f"`{column}` is {state}")
         out[name] = CONVERT[name](value, column)

@@ -21,6 +21,7 @@ from stages.core.errors import UsageError
 from stages.core.stage import Unit
 from stages.core.shards import shard_name
 
+from . import containers
 from .containers import (DataFile, DataFileError, JsonlData, SizeHint, TableFile, file_fingerprint, is_text_type,
                          list_data_files, open_data_file)
 from .layouts import COLUMNS, LAYOUTS, Mapping, detect_layout, resolve_mapping
@@ -162,6 +163,7 @@ def plan_dataset(source: Path, fmt: str, overrides: dict | None, blobs: str | No
     mapping = choose_mapping(files, fmt, overrides, blobs)
     repo_column = mapping.column("repo")
     hint = size_hint(mapping)
+    chunk_bytes = max(1, min(containers.CHUNK_BYTES, shard_size // 8))
     repos = _Repos()
     chunks: list[dict] = []  # {"file", "spec", "repos": array of ids, "bytes", "problem", "report"}
     errors: list[dict] = []
@@ -182,7 +184,7 @@ def plan_dataset(source: Path, fmt: str, overrides: dict | None, blobs: str | No
                                                        "left null in this file's rows"})
         first = True
         try:
-            for chunk in reader.plan_chunks(None if problem else repo_column, hint):
+            for chunk in reader.plan_chunks(None if problem else repo_column, hint, chunk_bytes):
                 ids = repos.add_chunk(chunk.repos, chunk.sizes)
                 chunks.append({"file": f, "spec": chunk.spec, "repos": ids, "bytes": sum(chunk.sizes),
                                "problem": problem, "report": first and problem is not None})

@@ -217,7 +217,7 @@ class DatasetUnit:
         if problem:
             what = "is not valid UTF-8" if problem == "undecodable_name" else "holds control characters"
             return reject(problem, size=size_hint, error=f"the name {what}; not crawled")
-        if safe_relpath(path) is None:
+        if not _plain_path(path) and safe_relpath(path) is None:
             return reject("unsafe_path", size=size_hint, error="path is absolute, empty or contains '..'")
         state = self.repos.setdefault(repo, _Repo())
         state.paths.append(path)
@@ -251,9 +251,13 @@ class DatasetUnit:
                 why = f"unknown encoding {v.get('encoding')!r}" if isinstance(exc, LookupError) else \
                     f"not {v.get('encoding') or 'UTF-8'} ({exc.reason} at byte {exc.start})"
                 return reject("not_utf8", lang, len(data), error=why)
-        if "\0" in content:
-            return reject("binary", lang, len(content.encode("utf-8", "surrogatepass")), error="binary file (NUL bytes)")
-        encoded = content.encode("utf-8", "surrogatepass")
+        try:
+            encoded = content.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate, as a JSON escape (\\ud800) can make
+            return reject("not_utf8", lang, None, error=f"not valid UTF-8 ({exc.reason} at character {exc.start})")
+        del content
+        if b"\0" in encoded:
+            return reject("binary", lang, len(encoded), error="binary file (NUL bytes)")
         if len(encoded) > cfg.max_file_size:
             return reject("too_large", lang, len(encoded))
         sha = v.get("sha")
@@ -261,7 +265,9 @@ class DatasetUnit:
             sha = blob_sha(data if data is not None else encoded)
         self.seq += 1
         state.files.append(_File(self.seq, {
-            "repo": repo, "commit": v.get("commit"), "path": path, "lang": lang, "content": content,
+            # The content is kept as its UTF-8 bytes, not as a str: one compact copy, whatever the
+            # characters, which becomes the Arrow column without another check.
+            "repo": repo, "commit": v.get("commit"), "path": path, "lang": lang, "content": encoded,
             "size": len(encoded), "sha": sha.lower(), "license": v.get("license"),
             "repo_created_at": _plain_datetime(v.get("repo_created_at")), "stars": v.get("stars"),
             "_source": label}, header_by_path))
@@ -276,7 +282,7 @@ class DatasetUnit:
         for row in kept:
             self.counters[f"files:{row['lang']}"] += 1
             del row["_source"]
-        table = pa.Table.from_pylist(kept, schema=FILES_SCHEMA_STARS)
+        table = pa.table({f.name: _column(kept, f) for f in FILES_SCHEMA_STARS}, schema=FILES_SCHEMA_STARS)
         rejected = pa.Table.from_pylist(self.rejected, schema=REJECTED_SCHEMA)
         return UnitResult(kept=table, rejected=rejected, rows_in=len(kept) + len(self.rejected),
                           bytes_in=sum(r["size"] for r in kept), counters=dict(self.counters),
@@ -290,7 +296,7 @@ class DatasetUnit:
                 self._reject(repo, f.row["path"], f.row["lang"], f.row["size"], "duplicate_path", f.row["_source"])
                 continue
             unique.append(f)
-        headers = {f.row["path"]: f.row["content"] for f in unique if f.header_by_path}
+        headers = {f.row["path"]: f.row["content"].decode() for f in unique if f.header_by_path}
         decided = header_languages(state.paths, headers) if headers else {}
         out = []
         selected = self.config.languages
@@ -319,6 +325,19 @@ class _DataFileRef:
         object.__setattr__(self, "path", item["path"])
         object.__setattr__(self, "rel", item["rel"])
         object.__setattr__(self, "container", item["container"])
+
+
+def _column(rows: list[dict], f: pa.Field) -> pa.Array:
+    values = [r[f.name] for r in rows]
+    if f.name == "content":  # UTF-8 bytes, checked when they were encoded: a view as text, no copy
+        return pa.array(values, pa.large_binary()).view(pa.large_string())
+    return pa.array(values, f.type)
+
+
+def _plain_path(path: str) -> bool:
+    """What safe_relpath accepts, decided fast for the usual path: no empty, `.` or `..` part."""
+    return bool(path) and "\\" not in path and "\0" not in path and not any(
+        p in ("", ".", "..") for p in path.split("/"))
 
 
 def _label(rel: str, container: str, n: int) -> str:

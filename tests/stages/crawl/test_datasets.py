@@ -473,3 +473,16 @@ def test_jsonl_gz_and_json_named_files(cli, tmp_path):
         fh.write("".join(rows[4:]))
     cli("crawl", tmp_path / "src", tmp_path / "out")
     check_files(tmp_path / "out", "stack-v1")
+
+
+def test_empty_files_are_files_and_lone_surrogates_are_not_text(cli, tmp_path):
+    lines = ['{"repo": "o/r", "path": "pkg/__init__.py", "content": ""}',
+             '{"repo": "o/r", "path": "bad.py", "content": "x = \'\\ud800\'\\n"}',
+             '{"repo": "o/r", "path": "ok.py", "content": "x = \'\\u00e9\'\\n"}']
+    (tmp_path / "f.jsonl").write_text("\n".join(lines) + "\n")
+    s = cli.json("crawl", tmp_path / "f.jsonl", tmp_path / "out")
+    kept = {r["path"]: r for r in read_output(tmp_path / "out").to_pylist()}
+    assert kept["pkg/__init__.py"]["content"] == "" and kept["pkg/__init__.py"]["size"] == 0
+    assert kept["ok.py"]["content"] == "x = 'é'\n" and kept["ok.py"]["size"] == 9
+    assert [(r["path"], r["reason"]) for r in rejected_of(tmp_path / "out")] == [("bad.py", "not_utf8")]
+    assert "surrogate" in errors_of(tmp_path / "out")["f.jsonl:2"] and s["rows_in"] == 3
