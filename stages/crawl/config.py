@@ -42,8 +42,9 @@ def _parse_columns(value):
     return parse_columns(value)
 
 
-# SOURCE layouts (docs/crawl.md#datasets); "auto": repositories, or a dataset recognised by its columns.
-DATASET_FORMATS = ("auto", "stack-v1", "stack-v2", "repo-rows", "files", "columns")
+# SOURCE layouts (docs/crawl.md#datasets); "auto": repositories, or a dataset recognised by its columns;
+# "repos": repositories, never a dataset (a folder of repositories holding only .json files).
+DATASET_FORMATS = ("auto", "repos", "stack-v1", "stack-v2", "repo-rows", "files", "columns")
 
 
 @dataclass
@@ -52,7 +53,7 @@ class DatasetConfig:
     by HF `datasets` (`save_to_disk`)."""
 
     format: str = option("auto", "SOURCE layout: auto (repositories, or a dataset recognised by its columns), "
-                         "stack-v1, stack-v2 (metadata; contents from --blobs), repo-rows (one row per "
+                         "repos (repositories only), stack-v1, stack-v2 (metadata; contents from --blobs), repo-rows (one row per "
                          "repository with its files), files (repo, path, content …), columns (--columns only).",
                          choices=DATASET_FORMATS)
     columns: dict | None = option(None, "Dataset columns for the files fields, e.g. content=text,repo=repo_name,"

@@ -236,8 +236,9 @@ def resolve_source(source: str, *, max_file_size: int, github: dict | None = Non
 def is_dataset_source(source: str, fmt: str = "auto", columns: dict | None = None) -> bool:
     """SOURCE is a dataset (docs/crawl.md#datasets) rather than repositories: a Parquet, JSONL or
     Arrow file, a folder written by HF `datasets`, or a folder tree holding only data files (and
-    documentation); with `--format` other than auto, or `--columns`, any existing file or folder."""
-    if source.startswith("github:") or looks_like_url(source):
+    documentation); with a dataset `--format`, or `--columns`, any existing file or folder; never
+    with `--format repos`."""
+    if source.startswith("github:") or looks_like_url(source) or fmt == "repos":
         return False
     path = Path(source)
     if fmt != "auto" or columns:

@@ -128,7 +128,8 @@ class CrawlStage(Stage):
     def process(self, unit: Unit) -> UnitResult:
         if unit.inputs and unit.inputs[0].get("kind") == "dataset":
             from .dataset.rows import process_dataset_unit
-            return process_dataset_unit(unit, self.config.crawl, self.config.dataset.blobs)
+            blobs = self.config.dataset.blobs
+            return process_dataset_unit(unit, self.config.crawl, str(Path(blobs).resolve()) if blobs else None)
         rows, skipped, errors = [], [], []
         counters: dict[str, int] = {"repos": 0, "repos_failed": 0}
         for spec in unit.inputs:

@@ -26,8 +26,6 @@ from .containers import (DataFile, DataFileError, JsonlData, SizeHint, TableFile
                          list_data_files, open_data_file)
 from .layouts import COLUMNS, LAYOUTS, Mapping, detect_layout, resolve_mapping
 
-FORMATS = ("auto",) + tuple(LAYOUTS)
-
 
 def _list_columns(reader) -> tuple[set[str], list[str] | None]:
     """(columns holding lists of records, the record fields of `files` when the schema says)."""

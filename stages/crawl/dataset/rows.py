@@ -15,7 +15,6 @@ import codecs
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pyarrow as pa
 
@@ -358,10 +357,3 @@ def _plain_datetime(value):
 def process_dataset_unit(unit: Unit, config: CrawlConfig, blobs: str | None) -> UnitResult:
     return DatasetUnit(unit, config, blobs).run()
 
-
-def dataset_unit(unit: Unit) -> bool:
-    return bool(unit.inputs) and unit.inputs[0].get("kind") == "dataset"
-
-
-def blobs_path(blobs: str | None) -> str | None:
-    return str(Path(blobs).resolve()) if blobs else None

@@ -442,6 +442,7 @@ def test_what_counts_as_a_dataset_source(tmp_path):
     assert not is_dataset_source(str(repos)) and not is_dataset_source(str(tmp_path / "list.txt"))
     assert not is_dataset_source("github:language:python") and not is_dataset_source("https://example.org/a.git")
     assert is_dataset_source(str(repos), fmt="stack-v1") and is_dataset_source(str(repos), columns={"repo": "r"})
+    assert not is_dataset_source(str(ds), fmt="repos")
 
 
 def test_values_languages_and_licences():
@@ -486,3 +487,15 @@ def test_empty_files_are_files_and_lone_surrogates_are_not_text(cli, tmp_path):
     assert kept["ok.py"]["content"] == "x = 'é'\n" and kept["ok.py"]["size"] == 9
     assert [(r["path"], r["reason"]) for r in rejected_of(tmp_path / "out")] == [("bad.py", "not_utf8")]
     assert "surrogate" in errors_of(tmp_path / "out")["f.jsonl:2"] and s["rows_in"] == 3
+
+
+def test_format_repos_reads_a_folder_of_json_only_repositories_as_repositories(cli, tmp_path):
+    (tmp_path / "src/configs").mkdir(parents=True)
+    (tmp_path / "src/configs/settings.json").write_text('{"name": "demo", "version": 3, "enabled": true}\n')
+    (tmp_path / "src/configs/README.md").write_text("# configs\n")
+    r = cli("crawl", tmp_path / "src", tmp_path / "o1", expect=2)  # looks like JSON lines: no layout
+    assert "cannot tell the layout" in r.stderr and "--format" in r.stderr
+    cli("crawl", tmp_path / "src", tmp_path / "o2", "--format", "repos")
+    rows = read_output(tmp_path / "o2").to_pylist()
+    assert {(r["repo"], r["path"], r["lang"]) for r in rows} == {("configs", "settings.json", "JSON"),
+                                                                 ("configs", "README.md", "Markdown")}
