@@ -47,12 +47,16 @@ def choose_mapping(files: list[DataFile], fmt: str, overrides: dict | None, blob
     resolved against the columns its data files have (any of them: a column some files lack is
     null in theirs); a usage error when it cannot be, naming the file and the columns."""
     seen = []  # (file, columns, list-of-record columns, the record fields of `files`)
+    unread = []  # why a file gives no columns (also reported by the plan pass, when others do)
     for f in files:
         try:
             reader = open_data_file(f)
-        except DataFileError:
-            continue  # reported by the plan pass
+        except DataFileError as exc:
+            unread.append(f"{f.rel}: {exc}")
+            continue
         if isinstance(reader, JsonlData) and reader.first_object is None:
+            unread.append(f"{f.rel}: no JSON object in its first {reader.sniff_lines} lines (read as JSON lines, "
+                          "one object per line; a JSON array is not)")
             continue
         lists, file_fields = _list_columns(reader)
         if file_fields is None and "files" in lists and isinstance(reader, TableFile):
@@ -60,8 +64,8 @@ def choose_mapping(files: list[DataFile], fmt: str, overrides: dict | None, blob
         seen.append((f, reader.columns(), lists, file_fields))
     if not seen:
         raise UsageError("SOURCE: no data file could be read"
-                         + (f" ({', '.join(f.rel for f in files[:3])}{', …' if len(files) > 3 else ''})"
-                            if files else ""))
+                         + (f": {'; '.join(unread[:3])}{f'; and {len(unread) - 3} more' if len(unread) > 3 else ''}"
+                            if unread else ""))
     first, first_names, first_lists, _ = seen[0]
     names = list(dict.fromkeys(n for _, cols, _, _ in seen for n in cols))
     lists = set().union(*(s[2] for s in seen))

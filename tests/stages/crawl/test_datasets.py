@@ -499,3 +499,27 @@ def test_format_repos_reads_a_folder_of_json_only_repositories_as_repositories(c
     rows = read_output(tmp_path / "o2").to_pylist()
     assert {(r["repo"], r["path"], r["lang"]) for r in rows} == {("configs", "settings.json", "JSON"),
                                                                  ("configs", "README.md", "Markdown")}
+
+
+def test_unreadable_data_files_and_a_repository_column_that_is_not_text_are_named(cli, tmp_path):
+    """No readable data file: a usage error saying why for each; a file whose repository column is
+    not text: its rows rejected as column_type, the file named once, the other files go on."""
+    (tmp_path / "arr.json").write_text(json.dumps([{"repo": "o/r", "path": "a.py", "content": "a = 1\n"}]) + "\n")
+    r = cli("crawl", tmp_path / "arr.json", tmp_path / "o1", expect=2)
+    assert "arr.json: no JSON object in its first 100 lines" in r.stderr and "JSON array" in r.stderr
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad/x.parquet").write_bytes(b"PAR1 not parquet")
+    r = cli("crawl", tmp_path / "bad", tmp_path / "o2", expect=2)
+    assert "x.parquet: cannot read Parquet" in r.stderr
+    src = tmp_path / "src"
+    src.mkdir()
+    pq.write_table(pa.table({"repo": [1, 2], "path": ["a.py", "b.py"], "content": ["a = 1\n", "b = 2\n"]}),
+                   src / "a-ints.parquet")
+    pq.write_table(pa.table({"repo": pa.array(["o/r", "o/r"]).dictionary_encode(), "path": ["c.py", "d.py"],
+                             "content": ["c = 3\n", "d = 4\n"]}), src / "b-dict.parquet")
+    s = cli.json("crawl", src, tmp_path / "out")
+    assert [(r["repo"], r["path"]) for r in read_output(tmp_path / "out").to_pylist()] == [("o/r", "c.py"), ("o/r", "d.py")]
+    assert [(r["source"], r["reason"]) for r in rejected_of(tmp_path / "out")] == [
+        ("a-ints.parquet row 0", "column_type"), ("a-ints.parquet row 1", "column_type")]
+    assert errors_of(tmp_path / "out") == {"a-ints.parquet": "column `repo` is int64, not a string"}
+    assert s["rows_in"] == 4 and s["errors"] == 1
