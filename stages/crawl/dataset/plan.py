@@ -42,7 +42,8 @@ def _list_columns(reader) -> tuple[set[str], list[str] | None]:
     return out, fields
 
 
-def choose_mapping(files: list[DataFile], fmt: str, overrides: dict | None, blobs: str | None) -> Mapping:
+def choose_mapping(files: list[DataFile], fmt: str, overrides: dict | None, blobs: str | None,
+                   folder: bool = False) -> Mapping:
     """The layout of SOURCE (forced, or recognised by the columns of its first readable data file),
     resolved against the columns its data files have (any of them: a column some files lack is
     null in theirs); a usage error when it cannot be, naming the file and the columns."""
@@ -79,7 +80,8 @@ def choose_mapping(files: list[DataFile], fmt: str, overrides: dict | None, blob
     if layout is None:
         raise UsageError(f"SOURCE: cannot tell the layout of {first.rel} from its columns ({', '.join(first_names)}); "
                          f"pass --format ({', '.join(n for n in LAYOUTS if n != 'columns')}) or "
-                         "--columns content=COLUMN,repo=COLUMN,path=COLUMN (docs/crawl.md#datasets)")
+                         "--columns content=COLUMN,repo=COLUMN,path=COLUMN (docs/crawl.md#datasets)"
+                         + ("; or --format repos, if SOURCE is a folder of repositories" if folder else ""))
     mapping, missing = resolve_mapping(layout, names, overrides, file_fields)
     _check_overrides(where, names, file_fields, overrides)
     if missing:
@@ -162,7 +164,7 @@ def plan_dataset(source: Path, fmt: str, overrides: dict | None, blobs: str | No
         raise UsageError(f"SOURCE {source} holds no data files (.parquet, .jsonl, .json, .arrow)")
     if blobs is not None and not Path(blobs).is_dir():
         raise UsageError(f"--blobs {blobs} is not a folder")
-    mapping = choose_mapping(files, fmt, overrides, blobs)
+    mapping = choose_mapping(files, fmt, overrides, blobs, folder=source.is_dir())
     repo_column = mapping.column("repo")
     hint = size_hint(mapping)
     chunk_bytes = max(1, min(containers.CHUNK_BYTES, shard_size // 8))

@@ -383,6 +383,7 @@ def test_layout_and_column_errors_are_usage_errors(cli, tmp_path):
     pq.write_table(pa.table({"a": ["x"], "b": ["y"]}), tmp_path / "odd.parquet")
     r = cli("crawl", tmp_path / "odd.parquet", tmp_path / "o1", expect=2)
     assert "cannot tell the layout of odd.parquet from its columns (a, b)" in r.stderr and "--columns" in r.stderr
+    assert "--format repos" not in r.stderr  # SOURCE is one file, not a folder
     assert not (tmp_path / "o1").exists()
     r = cli("crawl", tmp_path / "odd.parquet", tmp_path / "o2", "--columns", "content=a,repo=b,path=nope", expect=2)
     assert "no column `nope` in odd.parquet (columns: a, b)" in r.stderr
@@ -494,7 +495,7 @@ def test_format_repos_reads_a_folder_of_json_only_repositories_as_repositories(c
     (tmp_path / "src/configs/settings.json").write_text('{"name": "demo", "version": 3, "enabled": true}\n')
     (tmp_path / "src/configs/README.md").write_text("# configs\n")
     r = cli("crawl", tmp_path / "src", tmp_path / "o1", expect=2)  # looks like JSON lines: no layout
-    assert "cannot tell the layout" in r.stderr and "--format" in r.stderr
+    assert "cannot tell the layout" in r.stderr and "or --format repos, if SOURCE is a folder of repositories" in r.stderr
     cli("crawl", tmp_path / "src", tmp_path / "o2", "--format", "repos")
     rows = read_output(tmp_path / "o2").to_pylist()
     assert {(r["repo"], r["path"], r["lang"]) for r in rows} == {("configs", "settings.json", "JSON"),
