@@ -450,8 +450,9 @@ class JsonlData:
         try:
             with self._open() as fh:
                 fh.seek(offset)
-                for raw in fh:
-                    if end is not None and pos >= end:
+                while end is None or pos < end:  # never a read past `end`: a file broken there reads up to it
+                    raw = fh.readline()
+                    if not raw:
                         return
                     yield line, pos, raw
                     pos += len(raw)
@@ -464,21 +465,27 @@ class JsonlData:
         spec: dict | None = None
         repos: list = []
         sizes: list[int] = []
-        nbytes = 0
-        for line, pos, raw in self._lines():
-            if spec is None:
-                spec = {"offset": pos, "first_line": line}
-            nbytes += len(raw)
-            obj = parse_line(raw)
-            if isinstance(obj, dict):
-                repos.append(repo_name(obj.get(repo_column)) if repo_column else None)
-                sizes.append(_object_size(obj, hint, len(raw)))
-            elif raw.strip():
-                repos.append(None)
-                sizes.append(len(raw))
-            if nbytes >= chunk_bytes:
-                yield PlanChunk({**spec, "end": pos + len(raw)}, repos, sizes)
-                spec, repos, sizes, nbytes = None, [], [], 0
+        nbytes = last_end = 0
+        try:
+            for line, pos, raw in self._lines():
+                if spec is None:
+                    spec = {"offset": pos, "first_line": line}
+                nbytes += len(raw)
+                last_end = pos + len(raw)
+                obj = parse_line(raw)
+                if isinstance(obj, dict):
+                    repos.append(repo_name(obj.get(repo_column)) if repo_column else None)
+                    sizes.append(_object_size(obj, hint, len(raw)))
+                elif raw.strip():
+                    repos.append(None)
+                    sizes.append(len(raw))
+                if nbytes >= chunk_bytes:
+                    yield PlanChunk({**spec, "end": last_end}, repos, sizes)
+                    spec, repos, sizes, nbytes = None, [], [], 0
+        except DataFileError:
+            if spec is not None:  # the lines read before the break are rows; the caller names the break
+                yield PlanChunk({**spec, "end": last_end}, repos, sizes)
+            raise
         if spec is not None:
             yield PlanChunk({**spec, "end": None}, repos, sizes)
 

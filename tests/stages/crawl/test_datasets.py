@@ -524,3 +524,26 @@ def test_unreadable_data_files_and_a_repository_column_that_is_not_text_are_name
         ("a-ints.parquet row 0", "column_type"), ("a-ints.parquet row 1", "column_type")]
     assert errors_of(tmp_path / "out") == {"a-ints.parquet": "column `repo` is int64, not a string"}
     assert s["rows_in"] == 4 and s["errors"] == 1
+
+
+def test_a_truncated_gzip_file_gives_its_rows_up_to_the_break(cli, tmp_path):
+    """A download cut short: every line before the break is crawled, the file is named with the
+    line it breaks at, and the other files go on."""
+    lines = [json.dumps({"repo": f"o/r{i % 3}", "path": f"m{i}.py", "content": f"v = {i}\n" * 50}) for i in range(2000)]
+    data = gzip.compress(("\n".join(lines) + "\n").encode())
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src/a.jsonl.gz").write_bytes(data[: len(data) // 2])
+    (tmp_path / "src/b.jsonl").write_text(json.dumps({"repo": "o/b", "path": "b.py", "content": "b = 1\n"}) + "\n")
+    with gzip.open(tmp_path / "src/a.jsonl.gz") as fh:  # what gzip itself gives before the break
+        readable = []
+        with pytest.raises(EOFError):
+            for raw in iter(fh.readline, b""):
+                readable.append(json.loads(raw)["path"])
+    assert 0 < len(readable) < len(lines)
+    out = tmp_path / "out"
+    s = cli.json("crawl", tmp_path / "src", out, "--shard-size", "0.01")
+    kept = {r["path"] for r in read_output(out).to_pylist()}
+    assert kept == set(readable) | {"b.py"} and s["rows_in"] == len(readable) + 1
+    (error,) = errors_of(out).items()
+    assert error == ("a.jsonl.gz", f"cannot read at line {len(readable) + 1} (Compressed file ended before the "
+                                   "end-of-stream marker was reached); the rest of this file is not read")
