@@ -13,6 +13,11 @@ FILES_SCHEMA = pa.schema([
     ("license", pa.string()), ("repo_created_at", pa.timestamp("us", tz="UTC")),
 ])
 
+# Optional `files` column: the repository's star count, where SOURCE has one (a dataset's
+# max_stars_count / star_events_count); topo-sort copies it onto samples for dedup's --prefer stars.
+STARS_FIELD = pa.field("stars", pa.int64())
+FILES_SCHEMA_STARS = FILES_SCHEMA.append(STARS_FIELD)
+
 # topo-sort → dedup → filter → tokenize. One row per training sample: a repository's dependency-
 # ordered files (paper §2.2), or a single file for languages outside topo-sort's scope.
 SAMPLES_SCHEMA = pa.schema([

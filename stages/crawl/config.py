@@ -37,6 +37,33 @@ class GitHubConfig:
                                         "date (the paper's cut-off).")
 
 
+def _parse_columns(value):
+    from .dataset.layouts import parse_columns
+    return parse_columns(value)
+
+
+# SOURCE layouts (docs/crawl.md#datasets); "auto": repositories, or a dataset recognised by its columns;
+# "repos": repositories, never a dataset (a folder of repositories holding only .json files).
+DATASET_FORMATS = ("auto", "repos", "stack-v1", "stack-v2", "repo-rows", "files", "columns")
+
+
+@dataclass
+class DatasetConfig:
+    """SOURCE that is a dataset: a Parquet, JSONL or Arrow file or folder tree, or a folder written
+    by HF `datasets` (`save_to_disk`)."""
+
+    format: str = option("auto", "SOURCE layout: auto (repositories, or a dataset recognised by its columns), "
+                         "repos (repositories only), stack-v1, stack-v2 (metadata; contents from --blobs), repo-rows (one row per "
+                         "repository with its files), files (repo, path, content …), columns (--columns only).",
+                         choices=DATASET_FORMATS)
+    columns: dict | None = option(None, "Dataset columns for the files fields, e.g. content=text,repo=repo_name,"
+                                  "path=file_path (also lang, license, stars, repo_created_at, commit, sha, size, "
+                                  "blob_id, is_vendor, is_generated, encoding, files, files.FIELD).",
+                                  cli_type=str, parse=_parse_columns, show="the layout's")
+    blobs: str | None = option(None, "Folder of file contents named by blob id (The Stack v2): "
+                               "BLOBS/<blob_id>[.gz] or BLOBS/<2 hex>/<blob_id>[.gz].", show="none")
+
+
 @dataclass
 class CrawlStageConfig:
     source: str = option(cli=False)
@@ -44,6 +71,7 @@ class CrawlStageConfig:
     shard_size_mb: float = option(256.0, "Target shard size in MB (repositories never split).", flag="--shard-size",
                                   min=0, min_open=True)
     github: GitHubConfig = field(default_factory=GitHubConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
 
     @property
     def shard_size(self) -> int:

@@ -25,6 +25,8 @@ def _refused(c: str) -> bool:
 
 def name_problem(name: str) -> str | None:
     """The skip reason for a file or folder name (or a repo-relative path), or None if it is fine."""
+    if name.isascii() and name.isprintable():  # the usual name, decided in C: no surrogate, no Cc
+        return None
     if any("\ud800" <= c <= "\udfff" for c in name):
         return "undecodable_name"
     if any(_refused(c) for c in name):

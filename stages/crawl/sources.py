@@ -233,6 +233,20 @@ def resolve_source(source: str, *, max_file_size: int, github: dict | None = Non
     raise UsageError(f"SOURCE {source!r} is not a folder, a list file, a git URL or github:QUERY")
 
 
+def is_dataset_source(source: str, fmt: str = "auto", columns: dict | None = None) -> bool:
+    """SOURCE is a dataset (docs/crawl.md#datasets) rather than repositories: a Parquet, JSONL or
+    Arrow file, a folder written by HF `datasets`, or a folder tree holding only data files (and
+    documentation); with a dataset `--format`, or `--columns`, any existing file or folder; never
+    with `--format repos`."""
+    if source.startswith("github:") or looks_like_url(source) or fmt == "repos":
+        return False
+    path = Path(source)
+    if fmt != "auto" or columns:
+        return path.exists()
+    from .dataset.containers import looks_like_dataset
+    return looks_like_dataset(path)
+
+
 def source_changes(then: list[RepoSpec], now: list[RepoSpec]) -> list[str]:
     """What differs between the recorded SOURCE entries and the current ones, one phrase each."""
     # A dscoder output inside SOURCE (this crawl's own OUTPUT, created empty just before planning)

@@ -16,7 +16,7 @@ from stages.core.schemas import FILES_SCHEMA
 from .git import GitError
 from .config import CrawlStageConfig
 from .reader import read_repo
-from .sources import SKIP_ERRORS, RepoSpec, resolve_source, source_changes
+from .sources import SKIP_ERRORS, RepoSpec, is_dataset_source, resolve_source, source_changes
 
 SKIPPED_SCHEMA = pa.schema([("repo", pa.string()), ("path", pa.string()), ("lang", pa.string()),
                             ("size", pa.int64()), ("reason", pa.string())])
@@ -56,19 +56,39 @@ class CrawlStage(Stage):
         self.config = config
         self.plan_errors: list[dict] = []
         self._planned: list[RepoSpec] | None = None  # what plan() found, in this process
+        self._is_dataset: bool | None = None
+
+    @property
+    def is_dataset(self) -> bool:
+        """SOURCE is a dataset (Parquet/JSONL/Arrow, HF `save_to_disk`), not repositories."""
+        if self._is_dataset is None:
+            d = self.config.dataset
+            self._is_dataset = is_dataset_source(self.config.source, d.format, d.columns)
+        return self._is_dataset
 
     def options(self) -> dict:
         c = self.config
         source = c.source
         if not source.startswith("github:") and Path(source).exists():
             source = str(Path(source).resolve())
-        return {
+        options = {
             "source": source, "shard_size": c.shard_size, "max_file_size": c.crawl.max_file_size,
             "languages": sorted(c.crawl.languages) if c.crawl.languages else None,
             "github": dict(sorted(asdict(c.github).items())) if source.startswith("github:") else None,
         }
+        if self.is_dataset:  # recorded only for datasets: outputs of repository crawls keep their options
+            d = c.dataset
+            options["dataset"] = {"format": d.format, "columns": d.columns,
+                                  "blobs": str(Path(d.blobs).resolve()) if d.blobs else None}
+        return options
 
     def plan(self) -> list[Unit]:
+        if self.is_dataset:
+            from .dataset.plan import plan_dataset
+            d = self.config.dataset
+            units, self.plan_errors = plan_dataset(Path(self.config.source), d.format, d.columns, d.blobs,
+                                                   self.config.shard_size, log=self.log)
+            return units
         repos, self.plan_errors = resolve_source(self.config.source,
                                                  max_file_size=self.config.crawl.max_file_size,
                                                  github=asdict(self.config.github), log=self.log)
@@ -85,6 +105,14 @@ class CrawlStage(Stage):
         files added, removed or edited. `github:` sources are searched once and not re-checked."""
         if self.config.source.startswith("github:"):
             return
+        if self.is_dataset:
+            from .dataset.plan import dataset_changes
+            changes = dataset_changes(units, Path(self.config.source))
+            if changes:
+                shown = "; ".join(changes[:5]) + (f"; and {len(changes) - 5} more" if len(changes) > 5 else "")
+                raise UsageError(f"SOURCE {self.config.source} changed since this output was started: {shown}; "
+                                 "use --overwrite to crawl it again (or restore SOURCE to resume)")
+            return
         then = [RepoSpec(**spec) for u in units for spec in u.inputs]
         now = self._planned
         if now is None:  # a re-run: resolve SOURCE again (no tree listings, only fingerprints)
@@ -98,6 +126,10 @@ class CrawlStage(Stage):
                              "(or restore SOURCE to resume)")
 
     def process(self, unit: Unit) -> UnitResult:
+        if unit.inputs and unit.inputs[0].get("kind") == "dataset":
+            from .dataset.rows import process_dataset_unit
+            blobs = self.config.dataset.blobs
+            return process_dataset_unit(unit, self.config.crawl, str(Path(blobs).resolve()) if blobs else None)
         rows, skipped, errors = [], [], []
         counters: dict[str, int] = {"repos": 0, "repos_failed": 0}
         for spec in unit.inputs:

@@ -26,6 +26,24 @@ class RepoSamples:
 # The columns topo-sort reads of a `files` shard (docs/formats.md).
 FILES_COLUMNS = {"repo": "string", "path": "string", "lang": "string", "content": "string"}
 
+# Repository metadata copied from the files onto their samples when the input has it, for dedup's
+# --prefer (docs/dedup.md): a sample's value is its files' (most stars, the most common licence,
+# the earliest creation time where they differ).
+REPO_METADATA = {"stars": ("integer", pa.int64()), "license": ("string", pa.string()),
+                 "repo_created_at": ("timestamp", pa.timestamp("us", tz="UTC"))}
+
+
+def sample_metadata(name: str, values: list):
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    if name == "stars":
+        return max(present)
+    if name == "license":
+        counts = Counter(present)
+        return min(counts, key=lambda v: (-counts[v], v))
+    return min(present)
+
 
 def repo_samples(repo: str, files: list[RepoFile], scope: frozenset[str], seed: int,
                  max_parse_bytes: int | None = None) -> RepoSamples:
@@ -86,7 +104,8 @@ class TopoSortStage(Stage):
     def process(self, unit: Unit) -> UnitResult:
         path = Path(unit.inputs[0]["path"])
         table = read_shard(path)
-        require_columns(table, FILES_COLUMNS, path)
+        require_columns(table, FILES_COLUMNS, path, optional={k: v[0] for k, v in REPO_METADATA.items()})
+        metadata = {c: table[c].to_pylist() for c in REPO_METADATA if c in table.column_names}
         rows: list[dict] = []
         counters: Counter = Counter()
         repos, paths, langs, contents = (table[c].to_pylist() for c in FILES_COLUMNS)
@@ -106,6 +125,11 @@ class TopoSortStage(Stage):
         for repo, members in groups.items():
             files = [RepoFile(paths[i], langs[i], contents[i] or "") for i in members]
             got = repo_samples(repo, files, self.scope, self.config.seed, self.config.max_parse_bytes)
+            if metadata:
+                index = {paths[i]: i for i in members}
+                for row in got.rows:
+                    for name, column in metadata.items():
+                        row[name] = sample_metadata(name, [column[index[p]] for p in row["paths"]])
             rows.extend(got.rows)
             counters.update(got.counters)
         span: dict[str, list[int]] = {}  # repo -> [first row, last row, rows]
@@ -120,7 +144,10 @@ class TopoSortStage(Stage):
             if "reason" in rejected.column_names:  # an input that is itself rejected rows
                 rejected = rejected.drop_columns(["reason"])
             rejected = rejected.append_column("reason", pa.array(["duplicate_path"] * len(duplicates), pa.string()))
-        kept = pa.Table.from_pylist(rows, schema=SAMPLES_SCHEMA)
+        schema = SAMPLES_SCHEMA
+        for name in metadata:
+            schema = schema.append(pa.field(name, REPO_METADATA[name][1]))
+        kept = pa.Table.from_pylist(rows, schema=schema)
         n_files = table.num_rows - len(duplicates)
         return UnitResult(kept=kept, rejected=rejected, rows_in=table.num_rows, rows_accounted=n_files,
                           bytes_in=sum(len(c.encode()) for c in contents if c), counters=dict(counters))
