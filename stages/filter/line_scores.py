@@ -18,9 +18,9 @@ array (numpy, in ~1 MB row blocks like ``text_stats``):
   for neither rule, so the non-blank lines are exactly ``splitlines``'s.
 * ``s.startswith(prefix)`` on a stripped line: its first UTF-8 bytes equal the prefix's (UTF-8 is
   self-synchronising), kept as the line's first 8 bytes (``head``) and its byte length.
-* ``Counter`` of the stripped lines holding a ``\\w`` character: exact grouping of the lines'
-  bytes with Arrow's ``dictionary_encode`` (a hash table that compares the bytes), then the largest
-  count per row.
+* ``Counter`` of the stripped lines holding a ``\\w`` character: lines grouped by a 64-bit hash of
+  (row, bytes), each row's largest group then compared byte by byte (``_max_repeat``); a row where
+  a collision shows is counted exactly with a ``Counter``.
 """
 
 from __future__ import annotations
