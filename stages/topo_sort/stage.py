@@ -97,8 +97,9 @@ class TopoSortStage(Stage):
     def options(self) -> dict:
         return {"input": str(Path(self.config.input).resolve()), "scope": sorted(self.scope),
                 "seed": self.config.seed, "max_parse_bytes": self.config.max_parse_bytes,
-                "syntax_scores": sorted(self.syntax_languages),
-                **({"syntax_key": syntax_key()} if self.syntax_languages else {})}
+                # not syntax_key(): each row carries it and the filter checks it per row, so a run
+                # resumed after an upgrade stays correct and is not refused
+                "syntax_scores": sorted(self.syntax_languages)}
 
     def plan(self) -> list[Unit]:
         return shard_units(self.config.input)
