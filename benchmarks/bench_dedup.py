@@ -53,6 +53,8 @@ def samples_from_files(files: Path, limit_mb: float | None = None) -> pa.Table:
         "langs": pa.array([[lang] for lang in table["lang"].to_pylist()], pa.list_(pa.string())),
         "text": table["content"].cast(pa.large_string()), "n_files": pa.array(np.ones(n, np.int64)),
         "size": pc.binary_length(table["content"]).cast(pa.int64()),
+        "syntax_scores": pa.nulls(n, SAMPLES_SCHEMA.field("syntax_scores").type),  # not parsed
+        "syntax_key": pa.nulls(n, pa.string()),
     }, schema=SAMPLES_SCHEMA)
 
 

@@ -25,7 +25,7 @@ from stages.filter.config import FilterConfig
 from stages.filter.stage import FilterStage
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGE_BENCHES = ["bench_topo_sort", "bench_dedup", "bench_decontam", "bench_pii", "bench_tokenize", "bench_pretrain",
+STAGE_BENCHES = ["bench_topo_sort", "bench_quality", "bench_dedup", "bench_decontam", "bench_pii", "bench_tokenize", "bench_pretrain",
                  "bench_eval"]
 
 

@@ -18,6 +18,14 @@ FILES_SCHEMA = pa.schema([
 STARS_FIELD = pa.field("stars", pa.int64())
 FILES_SCHEMA_STARS = FILES_SCHEMA.append(STARS_FIELD)
 
+# One file's parse result as topo-sort records it for the quality filter's syntax rule (parse once;
+# stages/filter/syntax.py, docs/formats.md): the language it was scored in, a digest of the file's
+# UTF-8 text, and the rule's SyntaxScore.
+SYNTAX_SCORE_TYPE = pa.struct([
+    ("lang", pa.string()), ("digest", pa.binary()), ("errors", pa.int64()), ("error_bytes", pa.int64()),
+    ("total_bytes", pa.int64()), ("first_error_line", pa.int64()), ("message", pa.string()),
+])
+
 # topo-sort → dedup → filter → tokenize. One row per training sample: a repository's dependency-
 # ordered files (paper §2.2), or a single file for languages outside topo-sort's scope.
 SAMPLES_SCHEMA = pa.schema([
@@ -26,6 +34,9 @@ SAMPLES_SCHEMA = pa.schema([
     ("paths", pa.list_(pa.string())),  # in training order
     ("langs", pa.list_(pa.string())),  # each file's own language, aligned with paths
     ("text", pa.large_string()), ("n_files", pa.int64()), ("size", pa.int64()),  # size: UTF-8 bytes of text
+    # Parse once: per path, its syntax score (null where topo-sort did not parse it), and the key of
+    # the code that computed them (stages.filter.syntax.syntax_key).
+    ("syntax_scores", pa.list_(SYNTAX_SCORE_TYPE)), ("syntax_key", pa.string()),
 ])
 
 

@@ -28,18 +28,25 @@ class FilterContext:
 
     ``alive`` marks the rows no earlier rule has rejected; rules with expensive scores
     score only those. ``groups``: the sample each row (a file) belongs to, non-decreasing, or None
-    when every row is its own document.
+    when every row is its own document. ``syntax``: per row, the syntax scores topo-sort recorded
+    for its files (one entry per path, None where none; ``syntax.recorded_scores``), or None.
+    ``memo``: what a rule's ``score`` keeps for its ``describe`` of the same batch.
     """
 
     def __init__(self, texts: pa.Array | pa.ChunkedArray, langs: pa.Array | pa.ChunkedArray | None,
-                 paths: pa.Array | pa.ChunkedArray | None = None, groups: np.ndarray | None = None):
+                 paths: pa.Array | pa.ChunkedArray | None = None, groups: np.ndarray | None = None,
+                 syntax: list[list[dict | None] | None] | None = None):
         if langs is not None and len(langs) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(langs)} languages")
         if paths is not None and len(paths) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(paths)} paths")
         if groups is not None and len(groups) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(groups)} group ids")
+        if syntax is not None and len(syntax) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(syntax)} rows of syntax scores")
         self.groups = groups
+        self.syntax = syntax
+        self.memo: dict = {}
         self.paths = paths  # `files`: path (string); `samples`: paths (list<string>); or None
         if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
             texts = texts.cast(pa.large_string())  # e.g. string_view, which some kernels lack
@@ -54,6 +61,38 @@ class FilterContext:
     @functools.cached_property
     def stats(self) -> TextStats:
         return compute_text_stats(self.texts)
+
+    @functools.cached_property
+    def line_scores(self):
+        from stages.filter.line_scores import line_scores
+        return line_scores(self.texts)
+
+    @functools.cached_property
+    def _utf8(self) -> tuple[np.ndarray, memoryview]:
+        arr = self.texts.combine_chunks() if isinstance(self.texts, pa.ChunkedArray) else self.texts
+        if arr.null_count:
+            arr = pc.fill_null(arr, "")  # a null slot may still own bytes
+        off_type = np.int32 if pa.types.is_string(arr.type) else np.int64
+        offsets = np.frombuffer(arr.buffers()[1], dtype=off_type)[arr.offset: arr.offset + len(arr) + 1]
+        data = arr.buffers()[2]
+        return offsets, memoryview(data) if data is not None else memoryview(b"")
+
+    def text_bytes(self, row: int) -> memoryview:
+        """The row's text as UTF-8 bytes, without a copy ("" for null)."""
+        offsets, data = self._utf8
+        return data[offsets[row]:offsets[row + 1]]
+
+    def text_of(self, row: int) -> str:
+        return str(self.text_bytes(row), "utf-8")
+
+    def syntax_of(self, row: int) -> list[dict | None] | None:
+        """The recorded syntax scores of the row's files (one per path), or None."""
+        return None if self.syntax is None else self.syntax[row]
+
+    def single_file(self, row: int) -> bool:
+        """Whether the row is one file (a `files` row, a file of a sample, a one-path sample)."""
+        paths = self.paths_of(row)
+        return not paths or len(paths) == 1
 
     @functools.cached_property
     def _langs_lower(self) -> pa.ChunkedArray | None:
@@ -116,6 +155,7 @@ class Rule:
     version: ClassVar[int]
     applies_to: ClassVar[frozenset[str] | None] = None
     exempt: ClassVar[frozenset[str]] = frozenset()
+    reads_recorded_syntax: ClassVar[bool] = False  # uses FilterContext.syntax (the stage reads it only then)
 
     def __init__(self, **params) -> None:
         self.params = params
@@ -167,8 +207,9 @@ def apply_rules(
     rules: list[Rule],
     paths: pa.Array | pa.ChunkedArray | None = None,
     groups: np.ndarray | None = None,
+    syntax: list[list[dict | None] | None] | None = None,
 ) -> FilterResult:
-    ctx = FilterContext(texts, langs, paths, groups)
+    ctx = FilterContext(texts, langs, paths, groups, syntax)
     first_fail = np.full(len(ctx), -1, dtype=np.int32)
     scores = {}
     for i, rule in enumerate(rules):

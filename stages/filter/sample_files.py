@@ -62,6 +62,9 @@ class SampleFiles:
     paths: pa.Array  # list<string>: [path], or all the paths of a sample judged whole
     groups: np.ndarray  # int64: the sample (table row) of each file
     index: np.ndarray  # int64: position in the sample's paths; -1 for a sample judged whole
+    # per file: [its recorded syntax score] (syntax.recorded_scores), None for a sample judged whole;
+    # None when the table has none
+    syntax: list[list[dict | None] | None] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -75,7 +78,9 @@ def file_languages(paths: list[str], langs: list | None, sample_lang: str | None
     return [detect_language(p) or sample_lang for p in paths]
 
 
-def explode(table: pa.Table, text_column: str) -> SampleFiles:
+def explode(table: pa.Table, text_column: str, recorded: list[list[dict | None] | None] | None = None) -> SampleFiles:
+    """The files of ``table``'s samples; ``recorded``: per sample, its recorded syntax scores
+    (``syntax.recorded_scores``), passed on per file."""
     texts = table[text_column].to_pylist()
     all_paths = table["paths"].to_pylist()
     sample_langs = table["lang"].to_pylist() if "lang" in table.column_names else [None] * table.num_rows
@@ -85,6 +90,7 @@ def explode(table: pa.Table, text_column: str) -> SampleFiles:
     out_paths: list[list[str]] = []
     groups: list[int] = []
     index: list[int] = []
+    syntax: list[list[dict | None] | None] | None = None if recorded is None else []
     for row, (text, paths, sample_lang, langs) in enumerate(zip(texts, all_paths, sample_langs, all_langs)):
         text, paths = text or "", paths or []
         files = None
@@ -99,15 +105,21 @@ def explode(table: pa.Table, text_column: str) -> SampleFiles:
             out_paths.append(paths)
             groups.append(row)
             index.append(-1)
+            if syntax is not None:
+                syntax.append(None)
             continue
         out_texts.extend(files)
         out_langs.extend(file_languages(paths, langs, sample_lang))
         out_paths.extend([p] for p in paths)
         groups.extend([row] * len(paths))
         index.extend(range(len(paths)))
+        if syntax is not None:
+            entries = recorded[row]
+            syntax.extend([[e] for e in entries] if entries is not None and len(entries) == len(paths)
+                          else [None] * len(paths))
     return SampleFiles(pa.array(out_texts, type=pa.large_string()), pa.array(out_langs, type=pa.string()),
                        pa.array(out_paths, type=pa.list_(pa.string())), np.asarray(groups, dtype=np.int64),
-                       np.asarray(index, dtype=np.int64))
+                       np.asarray(index, dtype=np.int64), syntax)
 
 
 def _utf8_len(text: str) -> int:

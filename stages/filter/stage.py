@@ -25,6 +25,7 @@ from stages.core.stage import Stage, Unit, UnitResult
 from .config import FilterConfig
 from .framework import FilterResult, apply_rules
 from .sample_files import explode, regroup
+from .syntax import recorded_scores
 
 TEXT_COLUMNS = ("content", "text")  # files schema, samples schema
 # The other columns filter reads when a shard has them (rules look at paths and languages; file
@@ -119,11 +120,15 @@ class FilterStage(Stage):
         # -- end of transforms ---------------------------------------------------------------------
         return result
 
+    def _recorded(self, table: pa.Table) -> list | None:
+        """The syntax scores topo-sort recorded (parse once), when a rule reads them."""
+        return recorded_scores(table) if any(rule.reads_recorded_syntax for rule in self.rules) else None
+
     def _process_rows(self, table: pa.Table, column: str) -> UnitResult:
         """Each row judged whole: a `files` row, or a sample with ``--granularity sample``."""
         langs = table["lang"] if "lang" in table.column_names else None
         paths = next((table[c] for c in ("paths", "path") if c in table.column_names), None)
-        result = apply_rules(table[column], langs, self.rules, paths=paths)
+        result = apply_rules(table[column], langs, self.rules, paths=paths, syntax=self._recorded(table))
         for name, values in result.columns.items():  # scores kept as columns (NaN: not scored)
             values = pa.array(np.asarray(values, dtype=np.float64))
             if name in table.column_names:  # filtered twice: the new scores replace the old
@@ -149,8 +154,9 @@ class FilterStage(Stage):
 
     def _process_sample_files(self, table: pa.Table, column: str) -> UnitResult:
         """``--granularity file`` on samples: judge each file, keep the rest of its sample (rows = files)."""
-        files = explode(table, column)
-        result = apply_rules(files.texts, files.langs, self.rules, paths=files.paths, groups=files.groups)
+        files = explode(table, column, self._recorded(table))
+        result = apply_rules(files.texts, files.langs, self.rules, paths=files.paths, groups=files.groups,
+                             syntax=files.syntax)
         got = regroup(table, column, files, result.keep, result.reason, result.detail, result.columns)
         counters = _rule_counters(result, pc.binary_length(files.texts))
         counters.update(kept_bytes=got.kept_bytes, samples_in=table.num_rows, samples_kept=got.kept.num_rows,

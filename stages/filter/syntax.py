@@ -17,15 +17,27 @@ share of error bytes, is measured on known-good code (benchmarks/syntax_false_re
 docs/filter.md) and set in ``QualityConfig``; C-family grammars, for one, flag most headers
 that compile. Samples hold several files (topo-sort, paper §2.2): ``split_files`` cuts them
 back into files, each checked in its own language (from its path).
+
+Parse once: topo-sort parses every file of its scope with tree-sitter already. It records each
+such file's ``SyntaxScore`` (``syntax_record``: computed by ``file_syntax`` itself, on the file's
+text as the sample holds it, reusing topo-sort's tree where it is the tree of the same bytes) in
+the samples' ``syntax_scores`` column, under ``syntax_key()``; the quality rule takes a recorded
+score instead of parsing only when the key is this code's, the language is the file's and the
+digest is its text's (``recorded_score``), so its verdicts are those of parsing (docs/filter.md).
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+import hashlib
+import platform
 import re
 import warnings
 from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import NamedTuple
 
 from stages.core.languages import detect_language
 from stages.core.sample_text import split_sample
@@ -59,6 +71,15 @@ class SyntaxScore:
         return self.error_bytes / self.total_bytes if self.total_bytes else 0.0
 
 
+class ParsedSource(NamedTuple):
+    """A tree-sitter tree that a caller parsed already (topo-sort): ``tree`` of ``data`` by ``grammar``.
+    ``file_syntax`` uses it where it would parse exactly these bytes with this grammar."""
+
+    grammar: str
+    data: bytes
+    tree: object
+
+
 @functools.cache
 def _parser(grammar: str):
     from tree_sitter_language_pack import get_parser
@@ -66,9 +87,12 @@ def _parser(grammar: str):
     return get_parser(grammar)
 
 
-def _tree_sitter_errors(data: bytes, grammar: str) -> tuple[int, int, int | None]:
+def _tree_sitter_errors(data: bytes, grammar: str, parsed: ParsedSource | None = None) -> tuple[int, int, int | None]:
     """(ERROR + MISSING nodes, bytes of the outermost ERROR nodes, 1-based line of the first)."""
-    root = _parser(grammar).parse(data).root_node
+    if parsed is not None and parsed.grammar == grammar and parsed.data == data:
+        root = parsed.tree.root_node  # the same parser on the same bytes: the same tree
+    else:
+        root = _parser(grammar).parse(data).root_node
     if not root.has_error:
         return 0, 0, None
     errors, error_bytes, first = 0, 0, None
@@ -88,7 +112,7 @@ def _tree_sitter_errors(data: bytes, grammar: str) -> tuple[int, int, int | None
     return max(errors, 1), error_bytes, (first[0] + 1 if first is not None else 1)
 
 
-def python_syntax(text: str) -> SyntaxScore:
+def python_syntax(text: str, parsed: ParsedSource | None = None) -> SyntaxScore:
     text = text.removeprefix("\ufeff")  # a UTF-8 BOM is valid in a source file
     data = text.encode("utf-8", "surrogatepass")
     try:
@@ -97,7 +121,7 @@ def python_syntax(text: str) -> SyntaxScore:
             ast.parse(text)
         return SyntaxScore(0, 0, len(data))
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:  # ValueError: NUL bytes
-        errors, error_bytes, _ = _tree_sitter_errors(data, "python")
+        errors, error_bytes, _ = _tree_sitter_errors(data, "python", parsed)
         lineno = getattr(exc, "lineno", None) or 1
         if error_bytes == 0:
             start = sum(len(line) for line in data.splitlines(keepends=True)[: lineno - 1])
@@ -140,10 +164,11 @@ def blank_preprocessor(data: bytes) -> bytes:
     return b"\n".join(out)
 
 
-def file_syntax(text: str, lang: str | None) -> SyntaxScore | None:
-    """Syntax score of one file, None when its language is not checked."""
+def file_syntax(text: str, lang: str | None, parsed: ParsedSource | None = None) -> SyntaxScore | None:
+    """Syntax score of one file, None when its language is not checked. ``parsed``: a tree the
+    caller has, used where this would parse the same bytes with the same grammar."""
     if lang == "Python":
-        return python_syntax(text)
+        return python_syntax(text, parsed)
     grammar = GRAMMARS.get(lang or "")
     if grammar is None:
         return None
@@ -151,10 +176,10 @@ def file_syntax(text: str, lang: str | None) -> SyntaxScore | None:
         grammar = "tsx"
     data = text.encode("utf-8", "surrogatepass")
     source = blank_preprocessor(data) if lang in PREPROCESSED else data
-    errors, error_bytes, line = _tree_sitter_errors(source, grammar)
+    errors, error_bytes, line = _tree_sitter_errors(source, grammar, parsed)
     if errors and lang == "C":
         # crawl labels every .h file C; C++ headers are common, and C++ parses most C.
-        errors, error_bytes, line = min((errors, error_bytes, line), _tree_sitter_errors(source, "cpp"))
+        errors, error_bytes, line = min((errors, error_bytes, line), _tree_sitter_errors(source, "cpp", parsed))
     return SyntaxScore(errors, error_bytes, len(data), line)
 
 
@@ -181,3 +206,62 @@ def row_syntax(text: str, lang: str | None, paths: list[str] | None = None) -> S
         return None
     return SyntaxScore(sum(s.errors for s in scores), sum(s.error_bytes for s in scores),
                        sum(s.total_bytes for s in scores))
+
+
+# -- Parse once: scores recorded by topo-sort ------------------------------------------------------
+
+# Bump when file_syntax's scores change. The key also holds a digest of this module's source, so an
+# edit that forgets the bump still never reuses an old score.
+FILE_SYNTAX_VERSION = 1
+
+
+@functools.cache
+def syntax_key() -> str:
+    """What a recorded score was computed with: this module (version and source digest), the
+    interpreter whose ``ast`` judges Python, tree-sitter and its grammars. A recorded score is
+    used only under the key of the running code; any other key means parsing again."""
+    source = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    versions = " ".join(f"{name}={_version(name)}" for name in ("tree-sitter", "tree-sitter-language-pack"))
+    return f"file_syntax/v{FILE_SYNTAX_VERSION}+{source} python={platform.python_version()} {versions}"
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "none"
+
+
+def text_digest(data: bytes | memoryview) -> bytes:
+    """The digest that ties a recorded score to the exact UTF-8 bytes it was computed on."""
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def syntax_record(text: str, lang: str, parsed: ParsedSource | None = None) -> dict | None:
+    """``file_syntax(text, lang)`` as one entry of a ``syntax_scores`` column
+    (``stages.core.schemas.SYNTAX_SCORE_TYPE``), or None when the language is not checked."""
+    score = file_syntax(text, lang, parsed)
+    if score is None:
+        return None
+    return {"lang": lang, "digest": text_digest(text.encode("utf-8", "surrogatepass")), "errors": score.errors,
+            "error_bytes": score.error_bytes, "total_bytes": score.total_bytes,
+            "first_error_line": score.first_error_line, "message": score.message}
+
+
+def recorded_score(record: dict | None, lang: str | None, data: bytes | memoryview) -> SyntaxScore | None:
+    """The recorded score, if it is the score of ``data`` (a file's UTF-8 text) in ``lang``; else None
+    (parse). The caller has checked the row's ``syntax_key``."""
+    if record is None or record.get("lang") != lang or record.get("digest") != text_digest(data):
+        return None
+    return SyntaxScore(record["errors"], record["error_bytes"], record["total_bytes"], record["first_error_line"],
+                       record["message"])
+
+
+def recorded_scores(table) -> list[list[dict | None] | None] | None:
+    """Per row of a `samples` table: its ``syntax_scores`` entries (one per path) where its
+    ``syntax_key`` is this code's, else None; None for a table without the columns."""
+    if "syntax_scores" not in table.column_names or "syntax_key" not in table.column_names:
+        return None
+    key = syntax_key()
+    return [entries if k == key else None
+            for entries, k in zip(table["syntax_scores"].to_pylist(), table["syntax_key"].to_pylist())]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from stages.core.config import comma_list, option
 from stages.core.languages import resolve_languages
+from stages.filter.config import QualityConfig
 
 # The paper applies repository-level concatenation to these; other languages stay one file per sample.
 PAPER_SCOPE = ("Python", "Java", "C#", "C", "C++")
@@ -14,6 +15,10 @@ PAPER_SCOPE = ("Python", "Java", "C#", "C", "C++")
 
 def parse_scope(value: str | tuple) -> tuple[str, ...]:
     return tuple(sorted(resolve_languages(comma_list(value))))
+
+
+# Parse once (docs/filter.md): the languages the quality filter's syntax rule judges by default.
+SYNTAX_SCORE_LANGUAGES = tuple(sorted(set(QualityConfig.syntax_languages) | set(QualityConfig.tolerant_syntax_languages)))
 
 
 @dataclass
@@ -27,3 +32,7 @@ class TopoSortConfig:
     max_parse_bytes: int = option(1 << 20, "Files larger than this many bytes are not parsed for imports "
                                   "(no outgoing edges; counter parse_skipped_too_large): bounds tree-sitter's "
                                   "time and memory on generated files.", min=1)
+    syntax_scores: tuple[str, ...] = option(
+        SYNTAX_SCORE_LANGUAGES, "Record the syntax scores of the files parsed for imports in these languages "
+        "(column syntax_scores), so that the quality filter does not parse them again; '' for none.",
+        cli_type=str, parse=parse_scope)

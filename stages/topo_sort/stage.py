@@ -16,6 +16,7 @@ from .config import PAPER_SCOPE, TopoSortConfig  # noqa: F401  (PAPER_SCOPE: re-
 from .deps import RepoFile, find_dependencies
 from .order import content_key, order_repository
 from stages.core.sample_text import build_sample_text
+from stages.filter.syntax import ParsedSource, syntax_key, syntax_record
 
 @dataclass
 class RepoSamples:
@@ -46,15 +47,32 @@ def sample_metadata(name: str, values: list):
 
 
 def repo_samples(repo: str, files: list[RepoFile], scope: frozenset[str], seed: int,
-                 max_parse_bytes: int | None = None) -> RepoSamples:
+                 max_parse_bytes: int | None = None, syntax_languages: frozenset[str] = frozenset()) -> RepoSamples:
     """Samples of one repository: dependency-ordered components of in-scope files, single files else.
 
-    `files` must have distinct paths (the stage rejects duplicates first)."""
+    `files` must have distinct paths (the stage rejects duplicates first). The files parsed for
+    imports whose language is in `syntax_languages` get their syntax score recorded (parse once)."""
     out = RepoSamples()
     by_path = {f.path: f for f in files}
     assert len(by_path) == len(files), "duplicate paths in one repository"
     in_scope = sorted(f.path for f in files if f.lang in scope)
-    graph = find_dependencies(files, languages=scope, repo=repo, max_parse_bytes=max_parse_bytes)
+    scores: dict[str, dict | None] = {}
+
+    def record(file: RepoFile, grammar: str, tree) -> None:
+        if file.lang not in syntax_languages:
+            return
+        # The file as its sample holds it (build_sample_text ends every file with a newline),
+        # scored by the quality rule's own file_syntax, with this tree where it is of the same bytes.
+        text = file.content if file.content.endswith("\n") else file.content + "\n"
+        try:
+            scores[file.path] = syntax_record(
+                text, file.lang, ParsedSource(grammar, file.content.encode("utf-8", "surrogatepass"), tree))
+        except Exception:  # noqa: BLE001 - no score: the quality filter parses the file itself
+            out.counters["syntax_record_failures"] += 1
+
+    graph = find_dependencies(files, languages=scope, repo=repo, max_parse_bytes=max_parse_bytes,
+                              on_parse=record if syntax_languages else None)
+    key = syntax_key() if syntax_languages else None
     # Ties keyed by path and content, never by the repository's name: byte-identical repositories
     # give identical samples, so exact dedup removes the copies (docs/topo-sort.md).
     tie_keys = {path: content_key(by_path[path].content) for path in in_scope}
@@ -73,9 +91,11 @@ def repo_samples(repo: str, files: list[RepoFile], scope: frozenset[str], seed: 
             weight[f.lang] += len(f.content.encode())
             out.counters[f"files:{f.lang or 'unknown'}"] += 1  # each file in its own language
         lang = min(weight, key=lambda lang_: (-weight[lang_], lang_ or ""))
+        recorded = [scores.get(p) if concatenated else None for p in paths]
+        out.counters["syntax_recorded"] += sum(r is not None for r in recorded)
         out.rows.append({"sample_id": f"{repo}#{k}", "repo": repo, "lang": lang, "paths": paths,
                          "langs": [f.lang for f in members], "text": text, "n_files": len(paths),
-                         "size": len(text.encode())})
+                         "size": len(text.encode()), "syntax_scores": recorded, "syntax_key": key})
     out.counters.update({"samples": len(groups), "edges": order.edges, "components": len(order.components),
                          "cycles": order.cycles, "parse_failures": len(graph.parse_failures),
                          "parse_skipped_too_large": len(graph.parse_skipped),
@@ -90,10 +110,14 @@ class TopoSortStage(Stage):
     def __init__(self, config: TopoSortConfig):
         self.config = config
         self.scope = frozenset(config.scope)
+        self.syntax_languages = frozenset(config.syntax_scores)
 
     def options(self) -> dict:
         return {"input": str(Path(self.config.input).resolve()), "scope": sorted(self.scope),
-                "seed": self.config.seed, "max_parse_bytes": self.config.max_parse_bytes}
+                "seed": self.config.seed, "max_parse_bytes": self.config.max_parse_bytes,
+                # not syntax_key(): each row carries it and the filter checks it per row, so a run
+                # resumed after an upgrade stays correct and is not refused
+                "syntax_scores": sorted(self.syntax_languages)}
 
     def plan(self) -> list[Unit]:
         return shard_units(self.config.input)
@@ -124,7 +148,8 @@ class TopoSortStage(Stage):
         del seen
         for repo, members in groups.items():
             files = [RepoFile(paths[i], langs[i], contents[i] or "") for i in members]
-            got = repo_samples(repo, files, self.scope, self.config.seed, self.config.max_parse_bytes)
+            got = repo_samples(repo, files, self.scope, self.config.seed, self.config.max_parse_bytes,
+                               self.syntax_languages)
             if metadata:
                 index = {paths[i]: i for i in members}
                 for row in got.rows:

@@ -10,6 +10,7 @@ library, third-party packages) give no edge. Edges join files of one language fa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 
 from . import c_cpp, csharp, go, java, javascript, php, python, ruby, rust
@@ -27,7 +28,8 @@ SUPPORTED_LANGUAGES: frozenset[str] = frozenset().union(*(f.LANGUAGES for f in _
 
 
 def find_dependencies(files: list[RepoFile], languages: frozenset[str] | None = None,
-                      repo: str | None = None, max_parse_bytes: int | None = None) -> DependencyGraph:
+                      repo: str | None = None, max_parse_bytes: int | None = None,
+                      on_parse: Callable[[RepoFile, str, object], None] | None = None) -> DependencyGraph:
     """Edges ``path -> paths it depends on`` for one repository's files.
 
     Args:
@@ -40,6 +42,8 @@ def find_dependencies(files: list[RepoFile], languages: frozenset[str] | None = 
             get no outgoing edges but can still be depended on. tree-sitter's time and memory grow
             with the file (about 3 s and 100 bytes of memory per byte at 1 MB of Python), so one
             generated multi-MB file would cost minutes and gigabytes for imports it rarely has.
+        on_parse: called as ``on_parse(file, grammar, tree)`` with each file's tree right after it is
+            parsed (the stage records syntax scores from it: parse once, docs/filter.md).
     """
     enabled = SUPPORTED_LANGUAGES if languages is None else SUPPORTED_LANGUAGES & frozenset(languages)
     graph = DependencyGraph(edges={file.path: set() for file in files})
@@ -52,13 +56,16 @@ def find_dependencies(files: list[RepoFile], languages: frozenset[str] | None = 
             if max_parse_bytes is not None and _longer_than(file.content, max_parse_bytes):
                 graph.parse_skipped.append(file.path)
                 continue
+            grammar = family.grammar(file)
             try:
-                tree = parse(family.grammar(file), file.content)
+                tree = parse(grammar, file.content)
             except Exception:  # noqa: BLE001 - a parser crash loses this file, not the repository
                 graph.parse_failures.append(file.path)
                 continue
             if tree.root_node.has_error:
                 graph.parse_failures.append(file.path)  # still parsed: keep what can be read
+            if on_parse is not None:
+                on_parse(file, grammar, tree)
             trees[file.path] = tree
         resolver = family.Resolver(files, trees, repo=repo)
         implicit = getattr(resolver, "implicit", None)
