@@ -726,7 +726,10 @@ class _Script(_Family):
         if not bindings:
             return []
         out = []
-        found = captures(self.trees[path], "(identifier) @id (type_identifier) @id (shorthand_property_identifier) @id")
+        query = "(identifier) @id (shorthand_property_identifier) @id"
+        if self.files[path].lang == "TypeScript":
+            query += " (type_identifier) @id"  # JavaScript's grammar has no types
+        found = captures(self.trees[path], query)
         for node in found.get("id", []):
             binding = bindings.get(text(node))
             if binding is None or node.start_point.row <= binding.after:
