@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -75,11 +76,24 @@ class Server:
                 if fault == "drop":  # the connection closes with no answer
                     self.close_connection = True
                     return
+                if fault == "sleep":  # longer than the client's timeout, then an answer nobody reads
+                    time.sleep(1.5)
+                    try:
+                        self._send(200, {"choices": [{"index": 0, "message": {"content": "late"}}]})
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass  # the client gave up on it: what a timeout is
+                    return
                 if fault in ("429", "503"):
                     self._send(int(fault), {"error": {"message": "slow down"}}, {"Retry-After": "0"})
                     return
                 if self.headers.get("Authorization") != f"Bearer {KEY}":
                     self._send(401, {"error": {"message": "invalid api key"}})
+                    return
+                if self.path == "/v1/chat/completions" and body.get("model") == MODEL_NAME:
+                    with server.lock:
+                        server.requests.append(body)
+                    self._send(200, {"choices": [{"index": 0, "message": {"role": "assistant",
+                                                                          "content": "chat: " + body["messages"][-1]["content"]}}]})
                     return
                 if self.path != "/v1/completions" or body.get("model") != MODEL_NAME:
                     self._send(404, {"error": {"message": f"no such model or path {self.path}"}})
@@ -216,3 +230,46 @@ def test_usage_errors(tmp_path, cli):
     r = cli("eval", tmp_path / "o", "--backend", "transformers", "--base-url", "http://127.0.0.1:1/v1",
             "--model", tmp_path, expect=2)
     assert "--base-url is for --backend openai" in r.stderr
+
+
+def test_chat_fim_layout_and_timeouts_through_the_backend(server, tiny_model, monkeypatch):
+    """The backend itself: chat messages to /chat/completions, a DeepSeek FIM prompt rewritten into
+    the served model's layout, a request that outlives --request-timeout retried."""
+    from stages.eval.generate import Request, SamplingOptions
+    from stages.eval.openai_backend import EndpointOptions, OpenAIBackend
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    logs = []
+    sampling = SamplingOptions(temperature=0.0, top_p=0.95, seed=1, max_input_tokens=4096)
+
+    def backend(**kw):
+        options = dict(base_url=server.url, model=MODEL_NAME, api_key_env="OPENAI_API_KEY", concurrency=2,
+                       timeout=30.0, retries=2)
+        b = OpenAIBackend(EndpointOptions(**{**options, **kw}), sampling, log=logs.append)
+        b.backoff_base = 0.0
+        return b
+
+    server.requests.clear()
+    chat = backend().generate([Request([{"role": "user", "content": "write a sort"}], ["<|EOT|>"], 8, 3)])
+    assert chat == ["chat: write a sort"]
+    assert server.requests[-1]["messages"] == [{"role": "user", "content": "write a sort"}]
+    assert server.requests[-1]["stop"] == ["<|EOT|>"] and server.requests[-1]["max_tokens"] == 8
+    fim = "<｜fim▁begin｜>def f(x):\n    <｜fim▁hole｜>\n    return y<｜fim▁end｜>"
+    assert backend(fim_layout="starcoder").fim_prompt(fim) == \
+        "<fim_prefix>def f(x):\n    <fim_suffix>\n    return y<fim_middle>"
+    assert backend(fim_layout="deepseek").fim_prompt(fim) == fim
+    assert backend(fim_layout="qwen").fim_prompt("plain text") == "plain text"
+    server.requests.clear()
+    backend(fim_layout="codellama").generate([Request(fim, [], 3, 1)])
+    assert server.requests[-1]["prompt"] == "<PRE> def f(x):\n     <SUF>\n    return y <MID>"
+    # Estimated token counts without --tokenizer, exact with it.
+    assert backend().count_tokens("abcdef") == 2
+    from transformers import AutoTokenizer
+    exact = AutoTokenizer.from_pretrained(str(tiny_model))("def f(x):", add_special_tokens=False)["input_ids"]
+    assert backend(tokenizer=tiny_model).count_tokens("def f(x):") == len(exact)
+    # A request that takes longer than the timeout is retried (and then answered).
+    server.faults[:] = ["sleep"]
+    logs.clear()
+    out = backend(timeout=0.5).generate([Request([{"role": "user", "content": "again"}], [], 2, 1)])
+    assert out == ["chat: again"]
+    assert server.faults == [] and any("connection failed" in m and "retry 1/2" in m for m in logs), logs
+    assert not any(KEY in m for m in logs)
