@@ -62,6 +62,7 @@ class Server:
         self.faults: list[str] = []  # "429", "drop", "503", consumed one per request
         self.requests: list[dict] = []
         self.auth: list[str] = []
+        self.in_flight = self.most_in_flight = 0
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -92,6 +93,12 @@ class Server:
                 if self.path == "/v1/chat/completions" and body.get("model") == MODEL_NAME:
                     with server.lock:
                         server.requests.append(body)
+                        server.in_flight += 1
+                        server.most_in_flight = max(server.most_in_flight, server.in_flight)
+                    if body["messages"][-1]["content"].startswith("q"):  # the concurrency check's
+                        time.sleep(0.5)  # long enough for the client's other threads to arrive
+                    with server.lock:
+                        server.in_flight -= 1
                     self._send(200, {"choices": [{"index": 0, "message": {"role": "assistant",
                                                                           "content": "chat: " + body["messages"][-1]["content"]}}]})
                     return
@@ -261,6 +268,11 @@ def test_chat_fim_layout_and_timeouts_through_the_backend(server, tiny_model, mo
     server.requests.clear()
     backend(fim_layout="codellama").generate([Request(fim, [], 3, 1)])
     assert server.requests[-1]["prompt"] == "<PRE> def f(x):\n     <SUF>\n    return y <MID>"
+    # --concurrency requests in flight at once, no more; the answers in the requests' order.
+    server.most_in_flight = 0
+    asked = [Request([{"role": "user", "content": f"q{i}"}], [], 4, i) for i in range(6)]
+    assert backend(concurrency=3).generate(asked) == [f"chat: q{i}" for i in range(6)]
+    assert server.most_in_flight == 3
     # Estimated token counts without --tokenizer, exact with it.
     assert backend().count_tokens("abcdef") == 2
     from transformers import AutoTokenizer
