@@ -285,3 +285,16 @@ def test_chat_fim_layout_and_timeouts_through_the_backend(server, tiny_model, mo
     assert out == ["chat: again"]
     assert server.faults == [] and any("connection failed" in m and "retry 1/2" in m for m in logs), logs
     assert not any(KEY in m for m in logs)
+
+
+def test_instruct_goes_to_the_chat_endpoint(server, tmp_path, cli):
+    server.requests.clear()
+    s = cli.json("eval", tmp_path / "chat", "--backend", "openai", "--base-url", server.url, "--model", MODEL_NAME,
+                 "--instruct", "--benchmarks", "humaneval", "--limit", 2, "--steps", "generate",
+                 env={"OPENAI_API_KEY": KEY})
+    assert s["benchmarks"]["humaneval"]["generated"] == 2
+    assert len(server.requests) == 2 and all("messages" in r and "prompt" not in r for r in server.requests)
+    assert "HumanEval/0" not in server.requests[0]["messages"][-1]["content"]  # the problem, not its id
+    gens = read_jsonl(tmp_path / "chat/humaneval/generations.jsonl")
+    assert sorted(g["raw"] for g in gens) == sorted("chat: " + r["messages"][-1]["content"] for r in server.requests)
+    assert all("def " in r["messages"][-1]["content"] for r in server.requests)
