@@ -22,14 +22,15 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 # Every command that has options documents them in its page.
 PAGES = {"crawl": "crawl.md", "filter": "filter.md", "topo-sort": "topo-sort.md", "dedup": "dedup.md",
          "tokenize": "tokenize.md", "pretrain": "pretrain.md", "extend-context": "extend-context.md",
-         "instruct": "instruct.md", "export-hf": "pretrain.md", "eval": "eval.md"}
+         "instruct": "instruct.md", "export-hf": "pretrain.md", "eval": "eval.md",
+         "build-crossfile": "eval.md"}
 
 
 def _configs():
     from stages.core.runner import RunOptions
     from stages.crawl.config import CrawlConfig, CrawlStageConfig, GitHubConfig
     from stages.dedup.config import DedupConfig
-    from stages.eval.config import EvalConfig
+    from stages.eval.config import CrossfileConfig, EvalConfig
     from stages.filter.config import DecontamConfig, FilterConfig, PiiConfig, QualityConfig, StarCoderConfig
     from stages.tokenize.config import TokenizeConfig
     from stages.topo_sort.config import TopoSortConfig
@@ -40,7 +41,8 @@ def _configs():
             "filter": [FilterConfig, StarCoderConfig, QualityConfig, DecontamConfig, PiiConfig, *data],
             "topo-sort": [TopoSortConfig, *data], "dedup": [DedupConfig, *data], "tokenize": [TokenizeConfig, *data],
             "pretrain": [PretrainOptions, TrainRunOptions], "extend-context": [ExtendContextOptions, TrainRunOptions],
-            "instruct": [InstructOptions, TrainRunOptions], "export-hf": [ExportHFOptions], "eval": [EvalConfig]}
+            "instruct": [InstructOptions, TrainRunOptions], "export-hf": [ExportHFOptions], "eval": [EvalConfig],
+            "build-crossfile": [CrossfileConfig]}
 
 
 def _params(command: str) -> dict:

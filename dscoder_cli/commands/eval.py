@@ -19,7 +19,8 @@ def _print_table(summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    benches = summary["benchmarks"]
+    benches = {n: b for n, b in summary["benchmarks"].items() if "pass@1" in b or "em" not in b}
+    crossfile = {n: b for n, b in summary["benchmarks"].items() if n not in benches}
     ks = sorted({int(k.split("@")[1]) for b in benches.values() for k in b if k.startswith("pass@")})
     table = Table(title=f"dscoder eval: {summary['output']}")
     for col in ["benchmark", "tasks", "samples", *[f"pass@{k}" for k in ks], "failures"]:
@@ -33,7 +34,10 @@ def _print_table(summary: dict) -> None:
         table.add_row(name, f"{b['tasks_executed']}/{b['tasks']}", str(b["executed"]),
                       *[f"{100 * b[f'pass@{k}']:.1f}" if f"pass@{k}" in b else "-" for k in ks], fails or "")
     console = Console(file=sys.stdout)
-    console.print(table)
+    if benches:
+        console.print(table)
+    if crossfile:
+        console.print(_crossfile_table(summary["output"], crossfile))
     for name, b in benches.items():
         for key, what in (("without_generation", "tasks without a generation (counted failed)"),
                           ("not_executed", "tasks not executed yet (counted failed)")):
@@ -44,6 +48,20 @@ def _print_table(summary: dict) -> None:
                               highlight=False)
     for note in summary["sandbox"]["notes"]:
         console.print(f"sandbox: {note}", markup=False, highlight=False)
+
+
+def _crossfile_table(output: str, benches: dict):
+    from rich.table import Table
+
+    table = Table(title=f"dscoder eval: {output} (cross-file completion: EM, edit similarity, identifier EM/F1)")
+    for col in ("benchmark", "language", "tasks", "EM", "ES", "ID EM", "ID F1"):
+        table.add_column(col, justify="left" if col in ("benchmark", "language") else "right")
+    for name, b in benches.items():
+        rows = list(b.get("languages", {}).items()) + ([("all", b)] if len(b.get("languages", {})) > 1 else [])
+        for lang, m in rows:
+            table.add_row(name, lang, f"{m['tasks']:,}",
+                          *(f"{m[k]:.2f}" if k in m else "-" for k in ("em", "es", "id_em", "id_f1")))
+    return table
 
 
 @command("eval")

@@ -17,6 +17,10 @@ from stages.core.benchmark_data import (MBPP_PROMPT_IDS, MBPP_TEST_IDS, benchmar
                                         humaneval_problems, mbpp_rows, read_benchmark_file, read_jsonl)
 from stages.core.errors import UsageError
 
+from .crossfile_data import MAX_NEW_TOKENS as CROSSFILE_NEW_TOKENS
+from .crossfile_data import VARIANTS as CROSSFILE_VARIANTS
+from .crossfile_data import load_rows as load_crossfile_rows
+
 MULTIPLE_LANGUAGES = ("cpp", "java", "js", "ts", "php", "cs", "sh")
 
 
@@ -34,13 +38,14 @@ class Task:
     stop_tokens: list[str] = field(default_factory=list)  # the dataset's own (MultiPL-E)
     test_list: list[str] = field(default_factory=list)  # MBPP asserts
     test_setup: str = ""  # MBPP test_setup_code
+    context: list = field(default_factory=list)  # CrossCodeEval: cross-file chunks shown before the prompt
 
 
 @dataclass(frozen=True)
 class BenchmarkSpec:
     name: str
     language: str
-    kind: str  # humaneval | multipl-e | mbpp | fim | file
+    kind: str  # humaneval | multipl-e | mbpp | fim | file | crossfile
     max_new_tokens: int
     instruct_max_new_tokens: int = 1024
 
@@ -52,6 +57,9 @@ def _specs() -> dict[str, BenchmarkSpec]:
              "humaneval-fim": BenchmarkSpec("humaneval-fim", "python", "fim", 128, 128)}
     for lang in MULTIPLE_LANGUAGES:
         specs[f"humaneval-{lang}"] = BenchmarkSpec(f"humaneval-{lang}", lang, "multipl-e", 500)
+    # CrossCodeEval (Table 7), all its languages in one benchmark per context setting; scored, not executed.
+    for name in CROSSFILE_VARIANTS:
+        specs[name] = BenchmarkSpec(name, "multi", "crossfile", CROSSFILE_NEW_TOKENS, CROSSFILE_NEW_TOKENS)
     return specs
 
 
@@ -98,6 +106,9 @@ def load_benchmark(name: str, data_dir: Optional[Path] = None) -> Benchmark:
                       test_setup=rows[i].get("test_setup_code", "") or "") for i in MBPP_TEST_IDS if i in rows]
         shots = [rows[i] for i in MBPP_PROMPT_IDS]
         return Benchmark(spec, tasks, few_shot=shots, source=str(path))
+    if spec.kind == "crossfile":
+        rows, source = load_crossfile_rows(name, data_dir)
+        return Benchmark(spec, [Task(tests="", **r) for r in rows], source=source)
     if spec.kind == "fim":
         path = find_file(data_dir, ("HumanEval-SingleLineInfilling.jsonl.gz", "HumanEval-SingleLineInfilling.jsonl"),
                          name)

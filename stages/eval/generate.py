@@ -8,6 +8,9 @@ overshoot by a token) and stores the completion.
 * :class:`TransformersBackend` -- CPU or GPU, batched with left padding, stops a row when its text
   contains a stop word (or at EOS / the token budget).
 * :class:`VLLMBackend` -- when ``vllm`` imports and a GPU is present.
+* ``OpenAIBackend`` (openai_backend.py) -- a served model behind an OpenAI-compatible HTTP API.
+
+``count_tokens(text)`` says how many tokens a text is to the model (CrossCodeEval's token budgets).
 
 Inputs are tokenized with BOS (DeepSeek's scripts) and truncated from the left to ``max_input_tokens``
 (EvalConfig.max_input_tokens: 4096 in the paper's protocol).
@@ -57,6 +60,10 @@ class Backend:
     def has_tokens(self, *tokens: str) -> bool:
         """Whether every string is one token of the vocabulary (FIM sentinels)."""
         raise NotImplementedError
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` without special tokens, in the model's tokenizer."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def close(self) -> None:
         pass
@@ -233,8 +240,12 @@ def vllm_available() -> bool:
 
 
 def make_backend(name: str, model_path: Path, sampling: SamplingOptions, batch_size: int,
-                 device: Optional[str] = None) -> Backend:
-    """`auto`: vLLM when installed with a GPU, else transformers."""
+                 device: Optional[str] = None, endpoint=None, log=None) -> Backend:
+    """`auto`: vLLM when installed with a GPU, else transformers; `openai`: the served model that
+    ``endpoint`` (openai_backend.EndpointOptions) names."""
+    if name == "openai":
+        from .openai_backend import OpenAIBackend
+        return OpenAIBackend(endpoint, sampling, log=log or (lambda m: None))
     if name == "auto":
         name = "vllm" if vllm_available() else "transformers"
     if name == "vllm":
@@ -244,7 +255,7 @@ def make_backend(name: str, model_path: Path, sampling: SamplingOptions, batch_s
             raise ValueError(f"--backend vllm: vLLM is not installed ({exc})") from exc
     if name == "transformers":
         return TransformersBackend(model_path, sampling, batch_size=batch_size, device=device)
-    raise ValueError(f"unknown backend {name!r}: choose auto, transformers or vllm")
+    raise ValueError(f"unknown backend {name!r}: choose auto, transformers, vllm or openai")
 
 
 def check_backend(name: str) -> None:
@@ -253,8 +264,8 @@ def check_backend(name: str) -> None:
         import importlib.util
         if importlib.util.find_spec("vllm") is None:
             raise ValueError("--backend vllm: vLLM is not installed (pip install vllm, on a machine with a GPU)")
-    elif name not in ("auto", "transformers"):
-        raise ValueError(f"unknown backend {name!r}: choose auto, transformers or vllm")
+    elif name not in ("auto", "transformers", "openai"):
+        raise ValueError(f"unknown backend {name!r}: choose auto, transformers, vllm or openai")
 
 
 def check_model(model: Path) -> None:

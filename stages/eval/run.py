@@ -163,12 +163,22 @@ class Evaluation:
         c = self.cfg
         if c.generations is not None:
             return {"source": "file", "file": str(Path(c.generations).resolve()), "sha256": _sha256(c.generations)}
-        return {"source": "model", "model": str(Path(c.model).resolve()), "n_samples": c.n_samples,
-                "temperature": c.temperature, "top_p": c.top_p if c.temperature > 0 else None,
-                "max_new_tokens": self.max_new_tokens(bench), "max_input_tokens": c.max_input_tokens,
-                "instruct": c.instruct, "seed": c.seed, "data": bench.source}
+        options = {"source": "model", "model": str(c.model) if c.backend == "openai" else str(Path(c.model).resolve()),
+                   "n_samples": c.n_samples,
+                   "temperature": c.temperature, "top_p": c.top_p if c.temperature > 0 else None,
+                   "max_new_tokens": self.max_new_tokens(bench), "max_input_tokens": c.max_input_tokens,
+                   "instruct": c.instruct, "seed": c.seed, "data": bench.source}
+        if c.backend == "openai":  # what changes the prompts a served model gets (never the key)
+            options["served"] = {"fim_layout": c.fim_layout, "tokenizer": str(c.tokenizer) if c.tokenizer else None}
+        if bench.spec.kind == "crossfile":
+            from .crosscodeeval import PROTOCOL as CROSSFILE_PROTOCOL
+            options["protocol"] = CROSSFILE_PROTOCOL
+        return options
 
     def execution_options(self, bench: Benchmark) -> dict:
+        if bench.spec.kind == "crossfile":  # scored by metrics, nothing executed
+            from .crosscodeeval import PROTOCOL as CROSSFILE_PROTOCOL
+            return {"metrics": CROSSFILE_PROTOCOL, "data": bench.source}
         from .verdicts import PROTOCOL
         c = self.cfg
         return {"timeout": c.timeout, "data": bench.source, "verdicts": PROTOCOL, "memory": c.memory,
@@ -187,7 +197,8 @@ class Evaluation:
     def prepare_output(self) -> None:
         c = self.cfg
         self._output = open_output(self.out, EVAL_OUTPUT, overwrite=c.overwrite, lock="writer", log=self.log,
-                                   inputs=[c.generations, c.model, c.benchmarks_dir, *c.benchmark_files])
+                                   inputs=[c.generations, c.model if c.backend != "openai" else None,
+                                           c.benchmarks_dir, *c.benchmark_files])
 
     def check_manifest(self, bench: Benchmark) -> None:
         folder = self.out / bench.name
@@ -240,12 +251,12 @@ class Evaluation:
             chunk = max(self.cfg.batch_size, 1)
             for i in range(0, len(todo), chunk):
                 part = todo[i:i + chunk]
-                requests = [Request(model_prompt(bench, t, self.cfg.instruct), stop_words(bench, t, self.cfg.instruct),
+                requests = [Request(self._prompt(bench, t), self._stop_words(bench, t),
                                     max_new, sample_seed(self.cfg.seed, t.task_id, s)) for t, s in part]
                 texts = backend.generate(requests)
                 for (task, sample), raw in zip(part, texts):
                     writer.write({"task_id": task.task_id, "sample": sample,
-                                  "completion": clean_completion(bench, task, raw, self.cfg.instruct),
+                                  "completion": self._completion(bench, task, raw),
                                   "full": bool(self.cfg.instruct and bench.spec.kind != "fim"), "raw": raw})
                     self.stats["generated"] += 1
                 done = min(i + chunk, len(todo))
@@ -255,6 +266,21 @@ class Evaluation:
             writer.close()
             rewrite_sorted(path, self.task_order(bench))
         return None
+
+    def _prompt(self, bench: Benchmark, task):
+        if bench.spec.kind == "crossfile":  # its budgets count the model's tokens
+            from .crosscodeeval import crossfile_prompt
+            return crossfile_prompt(task, self._backend().count_tokens)
+        return model_prompt(bench, task, self.cfg.instruct)
+
+    def _stop_words(self, bench: Benchmark, task) -> list[str]:
+        return [] if bench.spec.kind == "crossfile" else stop_words(bench, task, self.cfg.instruct)
+
+    def _completion(self, bench: Benchmark, task, raw: str) -> str:
+        if bench.spec.kind == "crossfile":
+            from .crosscodeeval import clean
+            return clean(raw)
+        return clean_completion(bench, task, raw, self.cfg.instruct)
 
     def _import_generations(self, bench: Benchmark, path: Path, have: set, records: dict) -> Optional[str]:
         mine = {t.task_id for t in bench.tasks}
@@ -280,12 +306,23 @@ class Evaluation:
         """Before anything is written: the model folder and the backend can be used (exit 2 if not)."""
         from .generate import check_backend, check_model
         try:
-            check_model(Path(self.cfg.model))
+            if self.cfg.backend != "openai":  # a served model's name is no folder
+                check_model(Path(self.cfg.model))
             check_backend(self.cfg.backend)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
 
     def _backend(self):
+        if self.backend is None and self.cfg.backend == "openai":
+            from .generate import SamplingOptions, make_backend
+            from .openai_backend import EndpointOptions
+            c = self.cfg
+            endpoint = EndpointOptions(base_url=c.base_url, model=str(c.model), api_key_env=c.api_key_env,
+                                       concurrency=c.concurrency, timeout=c.request_timeout, retries=c.request_retries,
+                                       fim_layout=c.fim_layout, tokenizer=c.tokenizer)
+            sampling = SamplingOptions(temperature=c.temperature, top_p=c.top_p, seed=c.seed,
+                                       max_input_tokens=c.max_input_tokens)
+            self.backend = make_backend("openai", None, sampling, c.batch_size, endpoint=endpoint, log=self.log)
         if self.backend is None:
             from .generate import SamplingOptions, make_backend, resolve_model
             try:
@@ -305,6 +342,8 @@ class Evaluation:
 
     # -- execution ------------------------------------------------------------------------------
     def execute(self, bench: Benchmark, executor_factory) -> Optional[str]:
+        if bench.spec.kind == "crossfile":
+            return self._score_crossfile(bench)
         from .execute import Job, detect_toolchain
         folder = self.out / bench.name
         missing = detect_toolchain(bench.language)
@@ -356,8 +395,33 @@ class Evaluation:
         return None
 
     # -- summary --------------------------------------------------------------------------------
+    def _score_crossfile(self, bench: Benchmark) -> Optional[str]:
+        """Score every generation (string metrics: cheap, so results.jsonl is rewritten whole)."""
+        from .crosscodeeval import score_generations
+        folder = self.out / bench.name
+        gens = read_records(folder / "generations.jsonl")
+        if not gens:
+            return None
+        before = {(r["task_id"], r["sample"]) for r in read_records(folder / "results.jsonl")}
+        results = score_generations(bench, gens)
+        self.write_manifest(bench)
+        order = self.task_order(bench)
+        results.sort(key=lambda r: (order.get(r["task_id"], len(order)), str(r["task_id"]), r["sample"]))
+        write_text_atomic(folder / "results.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results))
+        self.stats["executed"] += len({(r["task_id"], r["sample"]) for r in results} - before)
+        return None
+
     def bench_summary(self, bench: Benchmark, skip: Optional[str]) -> dict:
         folder = self.out / bench.name
+        if bench.spec.kind == "crossfile":
+            from .crosscodeeval import summary as crossfile_summary
+            wanted = {t.task_id for t in bench.tasks}
+            summary = crossfile_summary(bench, [g for g in read_records(folder / "generations.jsonl")
+                                                if g["task_id"] in wanted],
+                                        [r for r in read_records(folder / "results.jsonl") if r["task_id"] in wanted])
+            if skip:
+                summary["skipped"] = skip
+            return summary
         # Only this run's tasks: an earlier run with a larger --limit may have left more behind.
         ids = [t.task_id for t in bench.tasks]
         wanted = set(ids)
