@@ -108,7 +108,7 @@ import contextlib, faulthandler, io, json, os, pickle, re, signal, sys, tempfile
 MODE, TIMEOUT, GUARD = %(mode)r, %(timeout)r, %(guard)r
 SOURCE = open("prog.py", encoding="utf-8").read()
 OUT = os.dup(1)
-os.write(OUT, b%(begin)r + b"\n")
+os.write(OUT, %(begin)r + b"\n")
 
 def report(result, answer=None):
     try:
@@ -166,6 +166,10 @@ if MODE == "answer":  # PAL-Math's PythonExecutor (GenericRuntime): one dict, ex
         report(type(exc).__name__, "")
 
 os.chdir(tempfile.mkdtemp())
+try:  # their evaluator imported numpy before forking the child: the program's `import numpy` finds it loaded
+    import numpy
+except ImportError:
+    pass
 if GUARD:
     reliability_guard()
 signal.signal(signal.SIGALRM, on_alarm)

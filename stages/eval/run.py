@@ -44,7 +44,7 @@ from .generation_file import TaskIds, read_generations
 from .passk import scores
 from .programs import program_parts
 from .prompts import FIM_BEGIN, FIM_END, FIM_HOLE, model_prompt
-from .sanitize import clean_completion, is_full, stop_words
+from .sanitize import clean_completion, is_full, santacoder_line, stop_words
 
 SUMMARY = "summary.json"
 MANIFEST = "manifest.json"
@@ -495,7 +495,7 @@ class Evaluation:
         try:
             for g in todo:
                 task = tasks[g["task_id"]]
-                line = g["completion"].split("\n")[0].strip()
+                line = santacoder_line(g["completion"]).strip()
                 gold = task.canonical_solution.strip()
                 same = line == gold
                 writer.write({"task_id": g["task_id"], "sample": g["sample"], "protocol": "exact_match",
@@ -544,30 +544,23 @@ class Evaluation:
         gens = [g for g in read_records(folder / "generations.jsonl") if g["task_id"] in wanted]
         generated = {g["task_id"] for g in gens}
         without_generation = [t for t in ids if t not in generated]
-        protocols = {}
+        protocols, rows = {}, {}
         for protocol in self.protocols(bench):
-            results = [r for r in read_records(folder / results_file(protocol)) if r["task_id"] in wanted]
-            protocols[protocol] = self.protocol_summary(bench, results)
-            protocols[protocol]["_results"] = results
+            rows[protocol] = [r for r in read_records(folder / results_file(protocol)) if r["task_id"] in wanted]
+            protocols[protocol] = self.protocol_summary(bench, rows[protocol])
         main = "strict" if "strict" in protocols else next(iter(protocols), "strict")
         head = protocols.get(main, {"executed": 0, "tasks_executed": 0, "statuses": {}})
-        results = head.pop("_results", [])
+        results = rows.get(main, [])
         summary = {"language": bench.language, "tasks": len(ids), "generated": len(gens),
-                   "protocol": "exact_match" if bench.spec.kind == "santacoder-fim" else main,
-                   **{k: v for k, v in head.items()}}
+                   "protocol": "exact_match" if bench.spec.kind == "santacoder-fim" else main, **head}
         executed_ids = {r["task_id"] for r in results}
         not_executed = [t for t in ids if t in generated and t not in executed_ids]
+        summary["protocols"] = protocols
         if len(protocols) > 1:
-            verdicts = {p: {(r["task_id"], r["sample"]): r["passed"] for r in v.pop("_results")}
-                        for p, v in protocols.items()}
-            a, b = verdicts["strict"], verdicts["deepseek"]
-            differing = sorted({k[0] for k in a.keys() & b.keys() if a[k] != b[k]}, key=ids.index)
-            summary["protocols"] = protocols
-            summary["verdicts_differ"] = differing
-        else:
-            for v in protocols.values():
-                v.pop("_results", None)
-            summary["protocols"] = protocols
+            a, b = ({(r["task_id"], r["sample"]): r["passed"] for r in rows[p]} for p in ("strict", "deepseek"))
+            order = {t: i for i, t in enumerate(ids)}
+            summary["verdicts_differ"] = sorted({k[0] for k in a.keys() & b.keys() if a[k] != b[k]},
+                                                key=order.__getitem__)
         paper = paper_entry(bench.name, self.cfg.instruct)
         if paper:
             summary["paper"] = paper
