@@ -189,6 +189,7 @@ def ds1000_env() -> Optional[str]:
 
 
 DS1000_ENV_VAR = "DSCODER_DS1000_ENV"
+DS1000_ENV_SEEN_AT = "/opt/dscoder-ds1000"  # where the sandboxed programs see the environment (read-only)
 
 
 def _result(job: Job, status: str, reason: str, exit_code: Optional[int], seconds: float) -> dict:

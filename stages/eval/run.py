@@ -395,7 +395,8 @@ class Evaluation:
             if env is None:
                 return ("skipped: no DS-1000 environment (make ds1000-env, or set $DSCODER_DS1000_ENV to a venv of "
                         "/usr/bin/python3 with DS-1000's libraries)")
-            self.ds1000_python = str(Path(env) / "bin" / "python")
+            from .execute import DS1000_ENV_SEEN_AT
+            self.ds1000_python = f"{DS1000_ENV_SEEN_AT}/bin/python"
         tasks = {t.task_id: t for t in bench.tasks}
         gens = [g for g in read_records(folder / "generations.jsonl") if g["task_id"] in tasks]
         for protocol in self.protocols(bench):
@@ -607,12 +608,12 @@ class Evaluation:
             if executor is None:
                 from .execute import LANGUAGES, toolchain_paths
                 from .pool import Executor
-                from .execute import ds1000_env
-                ro = tuple(dict.fromkeys([p for lang in LANGUAGES for p in toolchain_paths(lang)]
-                                         + ([ds1000_env()] if ds1000_env() and any(b.spec.kind == "ds1000"
-                                                                                   for b in benches) else [])))
+                from .execute import DS1000_ENV_SEEN_AT, ds1000_env
+                ro = tuple(dict.fromkeys(p for lang in LANGUAGES for p in toolchain_paths(lang)))
+                binds = ((ds1000_env(), DS1000_ENV_SEEN_AT),) if ds1000_env() and any(
+                    b.spec.kind == "ds1000" for b in benches) else ()
                 try:
-                    executor = Executor(self.cfg.workers, self.out / SCRATCH, self.limits(), ro)
+                    executor = Executor(self.cfg.workers, self.out / SCRATCH, self.limits(), ro, binds)
                 except RuntimeError as exc:
                     executor = f"skipped: {exc}"
             return executor

@@ -2,7 +2,7 @@
 
 santacoder-fim (Table 6): all 4,792 canonical lines match exactly (no execution); one changed character
 fails. Infilling multi-line / random-span: canonical middles pass under both protocols (sampled here:
-every 29th multi-line task, every 10th random-span task, every 4th light task; the full sets were run
+every 58th multi-line task, every 20th random-span task, every 8th light task; the full sets were run
 once by hand, docs/eval.md). PAL-Math (Table 8): a program returning the gold answer passes on every
 set (GSM-Hard's own `code`), a wrong one fails. LeetCode (Table 5): hand-written solutions pass, wrong
 ones fail.
@@ -49,9 +49,9 @@ def test_santacoder_fim_all_4792_canonical_lines_match_and_one_character_fails(c
 
 
 @needs_data
-@pytest.mark.parametrize("bench,step,total", [("humaneval-fim-multiline", 29, 5815),
-                                              ("humaneval-fim-randomspan", 10, 1640),
-                                              ("humaneval-fim-randomspan-light", 4, 164)])
+@pytest.mark.parametrize("bench,step,total", [("humaneval-fim-multiline", 58, 5815),
+                                              ("humaneval-fim-randomspan", 20, 1640),
+                                              ("humaneval-fim-randomspan-light", 8, 164)])
 def test_infilling_canonical_middles_pass_under_both_protocols(cli, tmp_path, bench, step, total):
     skip_without("python")
     b = load_benchmark(bench, SHARED_BENCHMARKS)
@@ -87,19 +87,18 @@ def test_pal_math_gold_answers_pass_on_every_set_and_wrong_ones_fail(cli, tmp_pa
         per_set.setdefault(t.group, []).append(t)
     assert {k: len(v) for k, v in per_set.items()} == {"gsm8k": 1319, "gsm-hard": 1319, "math": 5000, "svamp": 1000,
                                                        "asdiv": 2215, "mawps": 2065}
-    picked = [t for ts in per_set.values() for t in ts[:4]]
+    picked = [t for ts in per_set.values() for t in ts[:2]]
     rows = [{"task_id": t.task_id, "completion": _gold_program(t)} for t in picked]
-    # equivalent forms: MATH's \frac{9}{7} as a sympy Rational, a gsm8k answer as an int expression
-    frac = next(t for t in per_set["math"] if t.answer == "\\frac{9}{7}")
-    rows.append({"task_id": frac.task_id, "completion": "from sympy import Rational\n\ndef solution():\n"
-                                                        "    return Rational(9, 7)\n"})
-    s = _run(cli, tmp_path / "gold", write_jsonl(tmp_path / "gold.jsonl", rows), "pal-math", "--limit", 4)
+    # an equivalent form: MATH's answers as sympy objects (str() of a sympy Integer)
+    rows = [{**r, "completion": "from sympy import Integer\n\ndef solution():\n    return Integer(%s)\n" % t.answer}
+            if t.group == "math" and t.answer.isdigit() else r for r, t in zip(rows, picked)]
+    s = _run(cli, tmp_path / "gold", write_jsonl(tmp_path / "gold.jsonl", rows), "pal-math", "--limit", 2)
     for protocol in ("strict", "deepseek"):
         groups = s["protocols"][protocol]["groups"]
         assert all(groups[g]["pass@1"] == 1.0 for g in per_set), (protocol, groups)
     assert s["paper"]["pass@1"]["33b"] == 65.8 and "TabMWP" in s["paper"]["note"]
     wrong = [{"task_id": t.task_id, "completion": "def solution():\n    return 'not it'\n"} for t in picked]
-    s = _run(cli, tmp_path / "wrong", write_jsonl(tmp_path / "wrong.jsonl", wrong), "pal-math", "--limit", 4)
+    s = _run(cli, tmp_path / "wrong", write_jsonl(tmp_path / "wrong.jsonl", wrong), "pal-math", "--limit", 2)
     for protocol in ("strict", "deepseek"):
         assert s["protocols"][protocol]["statuses"] == {"wrong_answer": len(picked)}, protocol
     result = read_jsonl(tmp_path / "wrong" / "pal-math" / "results.jsonl")[0]
