@@ -43,9 +43,12 @@ def mbpp_instruct_message(bench: Benchmark, task: Task) -> str:
         if code is not None:
             text += "\n>>> Code:\n```python\n{}\n```".format(code.replace("\r", "").replace("\t", "    "))
         return text
-    shots = "\n\n".join(example(r["text"], r["test_list"], r["code"]) for r in bench.few_shot)
+    # MBPP/eval_instruct.py read_test_examples: each shot headed "- Example {i}:", the whole stripped
+    shots = "\n\n".join(f"- Example {i}:\n" + example(r["text"], r["test_list"], r["code"])
+                         for i, r in enumerate(bench.few_shot, 1))
     return ("Please refer the given examples and generate a python function for my problem.\n"
-            f"Examples are listed as follows:\n{shots}\n\nHere is my problem:\n{example(task.prompt, task.test_list)}")
+            f"Examples are listed as follows:\n{shots}\n\nHere is my problem:\n"
+            f"{example(task.prompt, task.test_list)}").strip()
 
 
 def model_prompt(bench: Benchmark, task: Task, instruct: bool = False) -> str | list[dict]:
