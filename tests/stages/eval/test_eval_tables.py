@@ -8,7 +8,6 @@ set (GSM-Hard's own `code`), a wrong one fails. LeetCode (Table 5): hand-written
 ones fail.
 """
 
-import json
 import sys
 from pathlib import Path
 
