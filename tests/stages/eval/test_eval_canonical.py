@@ -58,8 +58,9 @@ def test_resume_and_changed_options(cli, tmp_path):
     gens = write_jsonl(tmp_path / "g.jsonl", rows)
     out = tmp_path / "out"
     s = cli.json("eval", out, "--generations", gens, "--limit", 5)
-    assert s["this_run"]["executed"] == 5
-    # A killed run leaves a torn last line: it is cut off and that sample runs again.
+    assert s["this_run"]["executed"] == 10  # each program once per protocol (strict, deepseek)
+    # A killed run leaves a torn last line: it is cut off and that sample runs again (strict's file
+    # torn here; deepseek's is whole, so nothing of it runs again).
     results = out / "humaneval" / "results.jsonl"
     lines = results.read_text().splitlines(keepends=True)
     results.write_text("".join(lines[:3]) + lines[3][:20])
@@ -70,7 +71,7 @@ def test_resume_and_changed_options(cli, tmp_path):
     r = cli("eval", out, "--generations", gens, "--limit", 5, "--timeout", 3, expect=2)
     assert "options changed (timeout)" in r.stderr
     s = cli.json("eval", out, "--generations", gens, "--limit", 5, "--timeout", 3, "--overwrite")
-    assert s["this_run"]["executed"] == 5
+    assert s["this_run"]["executed"] == 10
     # A smaller --limit later: the summary counts only its tasks, not what the larger run left.
     b = cli.json("eval", out, "--generations", gens, "--limit", 3, "--timeout", 3)["benchmarks"]["humaneval"]
     assert (b["tasks"], b["tasks_executed"], b["executed"]) == (3, 3, 3)

