@@ -30,6 +30,7 @@ class Request:
     stop: list[str]
     max_new_tokens: int  # the benchmark's budget, or --max-new-tokens
     seed: int  # this sample's own seed (`sample_seed`): samples of one prompt differ, re-runs agree
+    max_input_tokens: Optional[int] = None  # the benchmark's protocol's (2,048: FIM, PAL-Math), else the sampling's
 
 
 def sample_seed(seed: int, task_id: str, sample: int) -> int:
@@ -157,8 +158,8 @@ class TransformersBackend(Backend):
     def _text(self, prompt: Prompt) -> str:
         return _chat_text(self.tokenizer, prompt) if isinstance(prompt, list) else prompt
 
-    def _encode(self, text: str) -> list[int]:
-        return encode_prompt(self.tokenizer, text, self.sampling.max_input_tokens)
+    def _encode(self, text: str, max_input_tokens: Optional[int] = None) -> list[int]:
+        return encode_prompt(self.tokenizer, text, max_input_tokens or self.sampling.max_input_tokens)
 
     def generate(self, requests: list[Request]) -> list[str]:
         out: list[str] = []
@@ -168,7 +169,7 @@ class TransformersBackend(Backend):
 
     def _batch(self, batch: list[Request]) -> list[str]:
         torch = self.torch
-        encoded = [self._encode(self._text(r.prompt)) for r in batch]
+        encoded = [self._encode(self._text(r.prompt), r.max_input_tokens) for r in batch]
         width = max(len(e) for e in encoded)
         pad = self.tokenizer.pad_token_id
         input_ids = torch.tensor([[pad] * (width - len(e)) + e for e in encoded], device=self.device)
@@ -243,7 +244,7 @@ class VLLMBackend(Backend):
         prompts, params = [], []
         for r in requests:
             text = _chat_text(self.tokenizer, r.prompt) if isinstance(r.prompt, list) else r.prompt
-            ids = encode_prompt(self.tokenizer, text, self.sampling.max_input_tokens)
+            ids = encode_prompt(self.tokenizer, text, r.max_input_tokens or self.sampling.max_input_tokens)
             prompts.append(TokensPrompt(prompt_token_ids=ids))
             params.append(SamplingParams(temperature=self.sampling.temperature,
                                          top_p=self.sampling.top_p if self.sampling.temperature > 0 else 1.0,

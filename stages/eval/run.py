@@ -5,7 +5,7 @@ killed run loses at most the line being written, and a re-run skips what is ther
 
     OUTPUT/<benchmark>/manifest.json      the generation and execution options (a re-run with other
                                           options is refused; --overwrite starts over)
-    OUTPUT/<benchmark>/prompts.jsonl      task_id, prompt (the exact text sent), messages, stop, max_new_tokens
+    OUTPUT/<benchmark>/prompts.jsonl      task_id, prompt (the exact text sent), messages, bos, stop, max_new_tokens, max_input_tokens
     OUTPUT/<benchmark>/generations.jsonl  task_id, sample, completion, full, raw (model output)
     OUTPUT/<benchmark>/results.jsonl      task_id, sample, status, passed, reason, exit_code, seconds (strict)
     OUTPUT/<benchmark>/results-deepseek.jsonl   the same under the deepseek protocol
@@ -212,7 +212,7 @@ class Evaluation:
             return {"source": "file", "file": str(Path(c.generations).resolve()), "sha256": _sha256(c.generations)}
         return {"source": "model", "model": str(Path(c.model).resolve()), "n_samples": c.n_samples,
                 "temperature": c.temperature, "top_p": c.top_p if c.temperature > 0 else None,
-                "max_new_tokens": self.max_new_tokens(bench), "max_input_tokens": c.max_input_tokens,
+                "max_new_tokens": self.max_new_tokens(bench), "max_input_tokens": self.max_input_tokens(bench),
                 "instruct": c.instruct, "seed": c.seed, "data": bench.source}
 
     def execution_options(self, bench: Benchmark) -> dict:
@@ -240,6 +240,11 @@ class Evaluation:
         if self.cfg.max_new_tokens:
             return self.cfg.max_new_tokens
         return bench.spec.instruct_max_new_tokens if self.cfg.instruct else bench.spec.max_new_tokens
+
+    def max_input_tokens(self, bench: Benchmark) -> int:
+        """Prompts are cut from the left to this: the benchmark's protocol's (2,048 for santacoder-fim,
+        pal-math, ds1000), else EvalConfig.max_input_tokens (4,096)."""
+        return bench.spec.max_input_tokens or self.cfg.max_input_tokens
 
     def prepare_output(self) -> None:
         c = self.cfg
@@ -292,7 +297,7 @@ class Evaluation:
         backend = self._backend()
         self.write_prompts(bench, backend.tokenizer if hasattr(backend, "tokenizer") else None)
         from .generate import Request, sample_seed
-        max_new = self.max_new_tokens(bench)
+        max_new, max_input = self.max_new_tokens(bench), self.max_input_tokens(bench)
         self.log(f"{bench.name}: generating {len(todo)} samples ({len(have)} already done) with {backend.name}")
         self.write_manifest(bench)
         writer = Appender(path)
@@ -302,7 +307,8 @@ class Evaluation:
             for i in range(0, len(todo), chunk):
                 part = todo[i:i + chunk]
                 requests = [Request(model_prompt(bench, t, self.cfg.instruct), stop_words(bench, t, self.cfg.instruct),
-                                    max_new, sample_seed(self.cfg.seed, t.task_id, s)) for t, s in part]
+                                    max_new, sample_seed(self.cfg.seed, t.task_id, s), max_input)
+                            for t, s in part]
                 texts = backend.generate(requests)
                 for (task, sample), raw in zip(part, texts):
                     writer.write({"task_id": task.task_id, "sample": sample,
@@ -326,7 +332,8 @@ class Evaluation:
         for t in bench.tasks:
             prompt = model_prompt(bench, t, self.cfg.instruct)
             rec = {"task_id": t.task_id, **prompt_record(tokenizer, prompt),
-                   "stop": stop_words(bench, t, self.cfg.instruct), "max_new_tokens": self.max_new_tokens(bench)}
+                   "stop": stop_words(bench, t, self.cfg.instruct), "max_new_tokens": self.max_new_tokens(bench),
+                   "max_input_tokens": self.max_input_tokens(bench)}
             rows.append(rec)
         (self.out / bench.name).mkdir(parents=True, exist_ok=True)
         write_text_atomic(self.out / bench.name / PROMPTS,

@@ -63,6 +63,8 @@ def test_base_prompts_equal_deepseeks(cli, tmp_path):
     assert p["task_id"] == "gsm8k/0"
     assert p["prompt"] == f"{few_shot}\n\nQuestion: {gsm8k['question'].strip()}\n"
     assert p["stop"] == ["Question", "----------------"] and p["max_new_tokens"] == 512
+    # run.py --max_context_length 2048: the prompt's last 2,048 tokens; HumanEval/MBPP keep 4,096
+    assert p["max_input_tokens"] == 2048 and first_prompt(out, "humaneval")["max_input_tokens"] == 4096
 
 
 @needs_data
@@ -118,3 +120,4 @@ def test_chat_prompt_has_one_bos_and_the_response_newline():
     assert ids.count(1) == 1 and ids[0] == 1
     ids = encode_prompt(Tok(), "def f():", 4096)  # a base prompt: the tokenizer's BOS, once
     assert ids.count(1) == 1 and ids[0] == 1
+    assert encode_prompt(Tok(), "abcdef", 3) == [ord("d"), ord("e"), ord("f")]  # cut from the left
