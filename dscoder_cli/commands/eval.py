@@ -73,6 +73,8 @@ def _print_table(summary: dict) -> None:
                 more = f" and {len(ids) - 10} more" if len(ids) > 10 else ""
                 console.print(f"{name}: {len(ids)} {what}: {', '.join(ids[:10])}{more}", markup=False,
                               highlight=False)
+        if b.get("skipped"):  # also below the table: a narrow terminal wraps its cells
+            console.print(f"{name}: {b['skipped']}", markup=False, highlight=False)
         if b.get("paper", {}).get("note"):
             console.print(f"{name}: paper: {b['paper']['note']}", markup=False, highlight=False)
     for note in summary["sandbox"]["notes"]:

@@ -128,11 +128,9 @@ def commands(language: str) -> tuple[str, Optional[list[str]], list[str], dict]:
 
 
 def run_job(job: Job, sandbox: Sandbox) -> dict:
-    """Compile (if needed) and run one program in `sandbox`; a verdict dict. Raises only
+    """Compile (if needed) and run one program in `sandbox` under the strict protocol (a deepseek job
+    goes to `deepseek.run_job`: the pool's worker picks); a verdict dict. Raises only
     `sandbox.Aborted` (the job was killed from outside and has no verdict)."""
-    if job.protocol == "deepseek":
-        from .deepseek import run_job as run_deepseek
-        return run_deepseek(job, sandbox)
     opts = dict(job.options)
     markers = Markers.new()  # per run, in the worker: the evaluator never sees the end token
     try:

@@ -219,7 +219,11 @@ class Executor:
 
 # -------------------------------------------------------------------------- the worker process
 def worker_main(evaluator: int) -> None:
-    from .execute import run_job
+    from .deepseek import run_job as run_deepseek
+    from .execute import run_job as run_strict
+
+    def run_job(job, sandbox):  # each job under its protocol's rules: verdicts.py's or DeepSeek's
+        return (run_deepseek if job.protocol == "deepseek" else run_strict)(job, sandbox)
     set_pdeathsig(evaluator)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     recv_conn = Connection(os.dup(0), writable=False)

@@ -137,10 +137,13 @@ def test_ds1000_fixture_reference_passes_wrong_fails_per_library(cli, tmp_path, 
         assert {g: v["pass@1"] for g, v in groups.items()} == {lib: 1.0 for lib in env_libraries
                                                                 if lib in groups}, (protocol, groups)
     assert s["paper"]["pass@1"]["6.7b"] == 30.5
+    # a wrong solution per library (the first problem of each: --limit 1 is per library)
     wrong = [{"task_id": g["task_id"], "completion": "result = None\n"} for g in gens]
     s = cli.json("eval", tmp_path / "bad", "--generations", write_jsonl(tmp_path / "w.jsonl", wrong),
-                 "--benchmarks", "", "--benchmark-file", data)["benchmarks"]["ds1000"]
+                 "--benchmarks", "", "--benchmark-file", data, "--limit", 1)["benchmarks"]["ds1000"]
     for protocol in ("strict", "deepseek"):
+        groups = s["protocols"][protocol]["groups"]
+        assert set(groups) == {p["metadata"]["library"] for p in problems} and s["tasks"] == len(groups)
         assert s["protocols"][protocol]["statuses"].get("passed", 0) == 0, protocol
     reasons = [r["reason"] for r in read_jsonl(tmp_path / "bad" / "ds1000" / "results.jsonl")]
     assert all(r for r in reasons)

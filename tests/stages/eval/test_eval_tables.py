@@ -96,10 +96,11 @@ def test_pal_math_gold_answers_pass_on_every_set_and_wrong_ones_fail(cli, tmp_pa
         groups = s["protocols"][protocol]["groups"]
         assert all(groups[g]["pass@1"] == 1.0 for g in per_set), (protocol, groups)
     assert s["paper"]["pass@1"]["33b"] == 65.8 and "TabMWP" in s["paper"]["note"]
-    wrong = [{"task_id": t.task_id, "completion": "def solution():\n    return 'not it'\n"} for t in picked]
-    s = _run(cli, tmp_path / "wrong", write_jsonl(tmp_path / "wrong.jsonl", wrong), "pal-math", "--limit", 2)
+    firsts = [ts[0] for ts in per_set.values()]  # one wrong answer per set (keeps the test short)
+    wrong = [{"task_id": t.task_id, "completion": "def solution():\n    return 'not it'\n"} for t in firsts]
+    s = _run(cli, tmp_path / "wrong", write_jsonl(tmp_path / "wrong.jsonl", wrong), "pal-math", "--limit", 1)
     for protocol in ("strict", "deepseek"):
-        assert s["protocols"][protocol]["statuses"] == {"wrong_answer": len(picked)}, protocol
+        assert s["protocols"][protocol]["statuses"] == {"wrong_answer": len(firsts)}, protocol
     result = read_jsonl(tmp_path / "wrong" / "pal-math" / "results.jsonl")[0]
     assert "expected" in result["reason"]
 
