@@ -132,10 +132,12 @@ def bench_tables(folder, workers: int) -> dict:
                 programs.append(r["completion"] + "\nprint(solution())\n")
         res["fresh_python"] = _fresh_python(programs, folder / f"{name}-fresh", workers, 10.0)
         out[name] = res
+        fresh = res["fresh_python"]["per_s"]
         print(f"eval {name} ({len(rows)} programs, {workers} workers): dscoder strict {res['strict']['per_s']:.1f} "
               f"exec/s ({res['strict']['cpu_ms']:.0f} CPU ms), deepseek protocol {res['deepseek']['per_s']:.1f} exec/s "
               f"({res['deepseek']['cpu_ms']:.0f} CPU ms); a fresh python per program {res['fresh_python']['per_s']:.1f} "
-              f"exec/s ({res['fresh_python']['cpu_ms']:.0f} CPU ms); passed {res['strict']['passed']}/"
+              f"exec/s ({res['fresh_python']['cpu_ms']:.0f} CPU ms); ratio strict {res['strict']['per_s'] / fresh:.2f}x, "
+              f"deepseek {res['deepseek']['per_s'] / fresh:.2f}x; passed {res['strict']['passed']}/"
               f"{res['deepseek']['passed']}/{res['fresh_python']['passed']}")
     return out
 
