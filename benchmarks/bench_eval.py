@@ -109,7 +109,7 @@ def bench_tables(folder, workers: int) -> dict:
                     for s in range(8)]
         else:
             tasks = {t.task_id: t for t in b.tasks if t.group == "gsm-hard"}
-            rows = [{"task_id": t.task_id, "completion": t.canonical_solution} for t in list(tasks.values())[:60]]
+            rows = [{"task_id": t.task_id, "completion": t.canonical_solution} for t in list(tasks.values())[:200]]
         gens = folder / f"{name}.jsonl"
         gens.write_text("".join(json.dumps(r) + "\n" for r in rows))
         res = {"programs": len(rows)}
