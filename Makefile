@@ -5,13 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo-out
 
-.PHONY: setup demo test bench lint docs clean gpu-check gpu-check-dry gpu-wheels
+.PHONY: setup demo test bench lint docs clean gpu-check gpu-check-dry gpu-wheels ds1000-env
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q -e '.[test,train]'
+	$(BIN)/pip install -q -e '.[test,train,eval]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -20,7 +20,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	bash scripts/install-test-deps.sh
 	bash scripts/install-eval-toolchains.sh
+	bash scripts/make-ds1000-env.sh $(DS1000_ENV)
 	$(BIN)/python -m pytest -q -ra
+
+# DS-1000's libraries for the sandboxed programs, in a venv of /usr/bin/python3 (docs/eval.md, DS-1000)
+DS1000_ENV ?= .venv-ds1000
+ds1000-env:
+	bash scripts/make-ds1000-env.sh $(DS1000_ENV)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

@@ -4,6 +4,7 @@
 # with all of them present the script does nothing (no apt-get update). Needs root (or sudo).
 #
 #   python3 + python3-numpy  the sandboxed Python (HumanEval's import prefix needs numpy)
+#   python3-sympy python3-venv  PAL-Math's MATH programs import sympy; the DS-1000 env is a venv of it
 #   g++ libssl-dev           humaneval-cpp (task 162 links -lcrypto)
 #   default-jdk-headless libjavatuples-java   humaneval-java (every prompt imports org.javatuples)
 #   nodejs node-typescript   humaneval-js, humaneval-ts
@@ -12,7 +13,7 @@
 #   bash                     humaneval-sh
 set -euo pipefail
 
-PACKAGES=(python3 python3-numpy g++ libssl-dev default-jdk-headless libjavatuples-java
+PACKAGES=(python3 python3-numpy python3-sympy python3-venv g++ libssl-dev default-jdk-headless libjavatuples-java
           nodejs node-typescript php-cli mono-mcs mono-runtime bash)
 
 if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then

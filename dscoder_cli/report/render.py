@@ -191,9 +191,75 @@ def evaluation(c: Collected, paper_size: str) -> str:
                       f"paper {paper_size}"], rows))
 
 
+PAPER_TABLES = [("3", "HumanEval (8 languages) and MBPP", ["humaneval", "humaneval-cpp", "humaneval-java", "humaneval-js",
+                                                             "humaneval-ts", "humaneval-php", "humaneval-cs",
+                                                             "humaneval-sh", "mbpp"]),
+                ("4", "DS-1000", ["ds1000"]), ("5", "LeetCode Contest", ["leetcode", "leetcode-cot"]),
+                ("6", "Single-line FIM (SantaCoder's set, exact match)", ["santacoder-fim"]),
+                ("8", "Program-aided math (PAL)", ["pal-math"])]
+
+
+def _paper_number(b: dict, name: str, paper_size: str, group: str | None = None):
+    from stages.eval.paper import GROUPS, PAPER
+    entry = b.get("paper") or {}
+    if group is not None:
+        numbers = entry.get("groups", {}).get(group) or GROUPS.get((name, "base"), {}).get(group, {})
+    else:
+        numbers = entry.get("pass@1") or PAPER.get((name, "instruct" if name.startswith("leetcode") else "base"), {})
+    return numbers.get(paper_size)
+
+
+def paper_tables(c: Collected, paper_size: str) -> str:
+    """Each of the paper's tables next to this project's results: per eval folder, benchmark (and group:
+    language, difficulty, set, library), under each verdict protocol -- one row when both agree."""
+    html = []
+    for number, title, names in PAPER_TABLES:
+        rows = []
+        for e in c.evals:
+            benches = e.summary.get("benchmarks", {})
+            for name in names:
+                b = benches.get(name)
+                if not isinstance(b, dict):
+                    continue
+                if b.get("skipped") and not b.get("executed"):
+                    rows.append([_eval_label(e), name, "—", b["skipped"], "—", "—"])
+                    continue
+                protocols = b.get("protocols") or {b.get("protocol", "strict"): b}
+                values = {p: v.get("pass@1") for p, v in protocols.items() if v.get("pass@1") is not None}
+                if not values:
+                    continue
+                same = len(set(values.values())) == 1
+                shown = {" = ".join(values): next(iter(values.values()))} if same else values
+                paper = _paper_number(b, name, paper_size)
+                done = f"{b.get('tasks_executed', 0)} / {b.get('tasks', 0)}"
+                for protocol, value in shown.items():
+                    rows.append([_eval_label(e), name, protocol, f"{100 * value:.1f}", done,
+                                 f"{paper:.1f}" if paper is not None else "—"])
+                    groups = protocols.get(protocol.split(" = ")[0], {}).get("groups", {})
+                    for group, g in groups.items():
+                        gp = _paper_number(b, name, paper_size, group)
+                        extra = f" (edit similarity {g['edit_similarity']:.1f})" if "edit_similarity" in g else ""
+                        rows.append([_eval_label(e), f"{name} / {group}", protocol,
+                                     f"{100 * g.get('pass@1', 0):.1f}{extra}", str(g.get("tasks", "")),
+                                     f"{gp:.1f}" if gp is not None else "—"])
+                note = (b.get("paper") or {}).get("note")
+                if note:
+                    rows.append([_eval_label(e), name, "", f"note: {note}", "", ""])
+        if rows:
+            html.append(f"<h3>Table {number}: {escape(title)}</h3>")
+            html.append(_table(["model (eval folder)", "benchmark", "protocol", "pass@1 (%)", "tasks",
+                                f"paper {paper_size}"], rows))
+    if not html:
+        return ""
+    return ("<h2>The paper's tables, side by side</h2><p class=\"note\">Verdict protocols: <b>deepseek</b> "
+            "reproduces DeepSeek-Coder's evaluation scripts (the numbers to set beside the paper's), <b>strict</b> "
+            "needs every test to run to its end in the sandbox (the numbers to trust); one row when both agree. "
+            "FIM is exact match, no execution.</p>" + "".join(html))
+
+
 def render(c: Collected, paper_size: str = "1.3b") -> str:
     body = "".join(s for s in (funnel(c), languages(c), duplicates(c), tokens(c), training(c),
-                               evaluation(c, paper_size)) if s)
+                               evaluation(c, paper_size), paper_tables(c, paper_size)) if s)
     sources = "".join(f"<li>{escape(str(p))}</li>" for p in
                       [d.path for d in c.data] + [t.path for t in c.training] + [e.path for e in c.evals])
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>dscoder report</title>"

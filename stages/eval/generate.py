@@ -33,6 +33,7 @@ class Request:
     stop: list[str]
     max_new_tokens: int  # the benchmark's budget, or --max-new-tokens
     seed: int  # this sample's own seed (`sample_seed`): samples of one prompt differ, re-runs agree
+    max_input_tokens: Optional[int] = None  # the benchmark's protocol's (2,048: FIM, PAL-Math), else the sampling's
 
 
 def sample_seed(seed: int, task_id: str, sample: int) -> int:
@@ -69,21 +70,57 @@ class Backend:
         pass
 
 
+BOS_TEXT = "<｜begin▁of▁sentence｜>"
+
+
 def _chat_text(tokenizer, messages: list) -> str:
-    if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    """The chat prompt as text, BOS included as the template writes it (tokenize it without special
+    tokens: one BOS, as DeepSeek's apply_chat_template(tokenize=True) gives). A generation prompt that
+    ends in `### Response:` gets the newline the released template renders (its `{{'### Response:'}}`
+    is followed by a newline that Jinja keeps) and instruct training data have."""
+    if tokenizer is not None and getattr(tokenizer, "chat_template", None):
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return text + "\n" if text.endswith("### Response:") else text
     # No template in the tokenizer: DeepSeek-Coder-Instruct's own (docs/instruct.md, The template).
     system = ("You are an AI programming assistant, utilizing the Deepseek Coder model, developed by Deepseek "
               "Company, and you only answer questions related to computer science. For politically sensitive "
               "questions, security and privacy issues, and other non-computer science questions, you will "
               "refuse to answer\n")
-    text = system
+    text = BOS_TEXT + system
     for m in messages:
         if m["role"] == "user":
             text += f"### Instruction:\n{m['content']}\n"
         elif m["role"] == "assistant":
             text += f"### Response:\n{m['content']}\n<|EOT|>\n"
     return text + "### Response:\n"
+
+
+def load_tokenizer(model_path: Path):
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(str(model_path))
+
+
+def prompt_record(tokenizer, prompt: Prompt) -> dict:
+    """What prompts.jsonl says was sent: `prompt`, the text tokenized (a chat prompt rendered by the
+    template, its BOS in the text; a text prompt as is, the tokenizer adding BOS); `messages` for chat."""
+    if isinstance(prompt, list):
+        return {"prompt": _chat_text(tokenizer, prompt), "messages": prompt, "bos": "in the text"}
+    return {"prompt": prompt, "bos": "added by the tokenizer"}
+
+
+def encode_prompt(tokenizer, text: str, max_input_tokens: int) -> list[int]:
+    """Token ids with exactly one BOS: text that starts with it (a rendered chat template) is tokenized
+    without special tokens; other text with them, BOS prepended where the tokenizer adds none. Cut
+    from the left to `max_input_tokens`."""
+    bos_text = tokenizer.bos_token or BOS_TEXT
+    if text.startswith(bos_text):
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    else:
+        ids = tokenizer(text, add_special_tokens=True)["input_ids"]
+    bos = tokenizer.bos_token_id
+    if bos is not None and (not ids or ids[0] != bos):
+        ids = [bos] + ids  # DeepSeek encodes with BOS; some tokenizers do not add it
+    return ids[-max_input_tokens:]
 
 
 class TransformersBackend(Backend):
@@ -128,12 +165,8 @@ class TransformersBackend(Backend):
     def _text(self, prompt: Prompt) -> str:
         return _chat_text(self.tokenizer, prompt) if isinstance(prompt, list) else prompt
 
-    def _encode(self, text: str) -> list[int]:
-        ids = self.tokenizer(text, add_special_tokens=True)["input_ids"]
-        bos = self.tokenizer.bos_token_id
-        if bos is not None and (not ids or ids[0] != bos) and not text.startswith(self.tokenizer.bos_token or "\0"):
-            ids = [bos] + ids  # DeepSeek encodes with BOS; some tokenizers do not add it
-        return ids[-self.sampling.max_input_tokens:]
+    def _encode(self, text: str, max_input_tokens: Optional[int] = None) -> list[int]:
+        return encode_prompt(self.tokenizer, text, max_input_tokens or self.sampling.max_input_tokens)
 
     def generate(self, requests: list[Request]) -> list[str]:
         out: list[str] = []
@@ -143,7 +176,7 @@ class TransformersBackend(Backend):
 
     def _batch(self, batch: list[Request]) -> list[str]:
         torch = self.torch
-        encoded = [self._encode(self._text(r.prompt)) for r in batch]
+        encoded = [self._encode(self._text(r.prompt), r.max_input_tokens) for r in batch]
         width = max(len(e) for e in encoded)
         pad = self.tokenizer.pad_token_id
         input_ids = torch.tensor([[pad] * (width - len(e)) + e for e in encoded], device=self.device)
@@ -218,7 +251,7 @@ class VLLMBackend(Backend):
         prompts, params = [], []
         for r in requests:
             text = _chat_text(self.tokenizer, r.prompt) if isinstance(r.prompt, list) else r.prompt
-            ids = self.tokenizer(text, add_special_tokens=True)["input_ids"][-self.sampling.max_input_tokens:]
+            ids = encode_prompt(self.tokenizer, text, r.max_input_tokens or self.sampling.max_input_tokens)
             prompts.append(TokensPrompt(prompt_token_ids=ids))
             params.append(SamplingParams(temperature=self.sampling.temperature,
                                          top_p=self.sampling.top_p if self.sampling.temperature > 0 else 1.0,

@@ -99,7 +99,8 @@ class Executor:
     """Workers that run jobs in the sandbox, each job under `limits`; so at most `workers` programs
     at once, holding at most `workers` times each limit together."""
 
-    def __init__(self, workers: int, scratch_parent: Path, limits: Limits, ro_paths: tuple[str, ...] = ()):
+    def __init__(self, workers: int, scratch_parent: Path, limits: Limits, ro_paths: tuple[str, ...] = (),
+                 ro_binds: tuple[tuple[str, str], ...] = ()):
         self.caps = capabilities()
         if not self.caps["namespaces"]:
             raise RuntimeError(f"no sandbox: {self.caps['problem']}")
@@ -120,7 +121,8 @@ class Executor:
         self.watcher = subprocess.Popen(
             [sys.executable, "-m", "stages.eval.pool", "watch", str(self.scratch), ",".join(map(str, self.own_uids))],
             stdin=subprocess.PIPE, start_new_session=True, close_fds=True)
-        self.configs = [SandboxConfig(str(self.scratch), uid, limits, ro_paths, userns=userns) for uid in self.uids]
+        self.configs = [SandboxConfig(str(self.scratch), uid, limits, ro_paths, ro_binds=ro_binds,
+                                      userns=userns) for uid in self.uids]
         self.workers = [_Worker(c) for c in self.configs]
         self.busy: dict[Connection, _Worker] = {}
         self.stopping = False
@@ -217,7 +219,11 @@ class Executor:
 
 # -------------------------------------------------------------------------- the worker process
 def worker_main(evaluator: int) -> None:
-    from .execute import run_job
+    from .deepseek import run_job as run_deepseek
+    from .execute import run_job as run_strict
+
+    def run_job(job, sandbox):  # each job under its protocol's rules: verdicts.py's or DeepSeek's
+        return (run_deepseek if job.protocol == "deepseek" else run_strict)(job, sandbox)
     set_pdeathsig(evaluator)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     recv_conn = Connection(os.dup(0), writable=False)

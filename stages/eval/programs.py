@@ -9,7 +9,12 @@ humaneval      imports + prompt + "\\n" + completion + "\\n" + test + check(entr
 humaneval-X    prompt + "\\n" + completion + "\\n" + tests  (MultiPL-E; passes when it exits 0)
 mbpp           imports + completion + "\\n" + test setup + the three asserts
 humaneval-fim  prefix + completion + suffix + "\\n" + test + check(entry_point)  (exact splice)
+leetcode       imports + code + "\\n" + test (``my_solution = Solution()`` and its 100 asserts)
+pal-math       program + the answer statement: ``str(solution())`` printed after ``ANSWER_TAG``
+ds1000         code_context + ``code = repr(completion)`` + ``test_execution(code)`` [+ test_string]
 =============  ======================================================================================
+
+(santacoder-fim is not executed: exact match of the line.)
 
 An instruct model's completion (``full`` records) is the whole code extracted from its answer, and
 the prompt is not prepended.
@@ -32,6 +37,13 @@ PYTHON_IMPORT_HELPER = ["import math", "import re", "import sys", "import copy",
                         "import hashlib", "import numpy", "import numpy as np", "import string",
                         "from typing import *", "from collections import *"]
 
+# Evaluation/LeetCode/human_eval/evaluation.py: the same helper plus `from functools import *`.
+LEETCODE_IMPORT_HELPER = PYTHON_IMPORT_HELPER + ["from functools import *"]
+ANSWER_TAG = "dscoder-answer:"  # PAL-Math: the line that carries str(solution()) (JSON-encoded)
+ANSWER_STATEMENT = ('dscoder_answer = str(solution())\n'
+                    '__import__("os").write(1, ("\\n' + ANSWER_TAG + '" + __import__("json").dumps(dscoder_answer)'
+                    ' + "\\n").encode())\n')
+
 CPP_INCLUDES = ["#include<stdlib.h>", "#include<algorithm>", "#include<math.h>", "#include<stdio.h>",
                 "#include<vector>", "#include<string>", "#include<climits>", "#include<cstring>",
                 "#include<iostream>", "#include<cassert>"]
@@ -44,11 +56,11 @@ def _star_names(module: str) -> frozenset:
     return frozenset(getattr(mod, "__all__", [n for n in dir(mod) if not n.startswith("_")]))
 
 
-def python_import_prefix(code: str) -> str:
-    """The lines of PYTHON_IMPORT_HELPER that bind a name appearing in `code`."""
+def python_import_prefix(code: str, helper: list[str] = PYTHON_IMPORT_HELPER) -> str:
+    """The lines of `helper` (PYTHON_IMPORT_HELPER) that bind a name appearing in `code`."""
     words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", code))
     lines = []
-    for line in PYTHON_IMPORT_HELPER:
+    for line in helper:
         if line.startswith("from "):
             needed = bool(words & _star_names(line.split()[1]))
         else:
@@ -68,6 +80,14 @@ def program_parts(bench: Benchmark, task: Task, completion: str, full: bool = Fa
         return python_import_prefix(code + tests) + code, tests
     if kind == "fim":
         return task.prompt + completion + task.suffix + "\n", task.tests + "\n" + f"check({task.entry_point})\n"
+    if kind == "leetcode":
+        code = completion + "\n"
+        tests = task.tests + "\n"
+        return python_import_prefix(code + tests, LEETCODE_IMPORT_HELPER) + code, tests
+    if kind == "pal":
+        return completion + "\n", ANSWER_STATEMENT
+    if kind == "ds1000":
+        return ds1000_program(task, completion)
     code = completion if full else task.prompt + "\n" + completion
     if lang == "python":
         check = f"\ncheck({task.entry_point})\n" if task.entry_point else "\n"
@@ -81,6 +101,13 @@ def program_parts(bench: Benchmark, task: Task, completion: str, full: bool = Fa
             code = "<?php\n" + code
         return code + "\n", task.tests + "?>"
     return code + "\n", task.tests
+
+
+def ds1000_program(task: Task, completion: str) -> tuple[str, str]:
+    """test_ds1000.py's program, cut before the call of its tests."""
+    context = task.tests  # code_context
+    calls = "test_execution(code)\n" + ("test_string(code)\n" if "test_string(" in context else "\n")
+    return context + "\n" + f"code = {completion!r}\n", calls
 
 
 def assemble_program(bench: Benchmark, task: Task, completion: str, full: bool = False) -> str:

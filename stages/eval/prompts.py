@@ -1,9 +1,11 @@
 """What the model sees for a task: DeepSeek-Coder's evaluation prompts (docs/eval.md, Benchmarks).
 
 A base model gets text: HumanEval and MultiPL-E the task's ``prompt.strip()``, MBPP its 3-shot
-prompt ending at ``[BEGIN]``, single-line infilling the PSM sentinels around the hole. An instruct
-model gets chat messages: DeepSeek's "Please continue to complete the function..." with the prompt
-in a fenced block (MBPP: the three examples in ``>>> Problem:`` form).
+prompt ending at ``[BEGIN]``, the infilling sets (human-eval-infilling's and SantaCoder's) the PSM
+sentinels around the hole, PAL-Math the few-shot program prompt + ``Question: ...``, DS-1000 its
+official completion-mode prompt. An instruct model gets chat messages: DeepSeek's "Please continue to
+complete the function..." with the prompt in a fenced block (MBPP: the three examples in
+``>>> Problem:`` form); LeetCode is always a chat message (``prompt_sft``, + the CoT sentence).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ FIM_BEGIN, FIM_HOLE, FIM_END = "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<�
 
 LANGUAGE_NAMES = {"python": "Python", "cpp": "C++", "java": "Java", "js": "JavaScript", "ts": "TypeScript",
                   "php": "PHP", "cs": "C#", "sh": "Bash"}
+
+# Evaluation/LeetCode/vllm_inference.py: the chain-of-thought variant appends this to prompt_sft.
+LEETCODE_COT = "\nYou need first write a step-by-step outline and then write the code."
 
 INSTRUCT_HUMANEVAL = ("Please continue to complete the function. You are not allowed to modify the given code and "
                       "do the completion only. Please return all completed function in a codeblock. Here is the "
@@ -38,16 +43,26 @@ def mbpp_instruct_message(bench: Benchmark, task: Task) -> str:
         if code is not None:
             text += "\n>>> Code:\n```python\n{}\n```".format(code.replace("\r", "").replace("\t", "    "))
         return text
-    shots = "\n\n".join(example(r["text"], r["test_list"], r["code"]) for r in bench.few_shot)
+    # MBPP/eval_instruct.py read_test_examples: each shot headed "- Example {i}:", the whole stripped
+    shots = "\n\n".join(f"- Example {i}:\n" + example(r["text"], r["test_list"], r["code"])
+                         for i, r in enumerate(bench.few_shot, 1))
     return ("Please refer the given examples and generate a python function for my problem.\n"
-            f"Examples are listed as follows:\n{shots}\n\nHere is my problem:\n{example(task.prompt, task.test_list)}")
+            f"Examples are listed as follows:\n{shots}\n\nHere is my problem:\n"
+            f"{example(task.prompt, task.test_list)}").strip()
 
 
 def model_prompt(bench: Benchmark, task: Task, instruct: bool = False) -> str | list[dict]:
     """What the model sees: text for a base model, chat messages for an instruct model."""
     kind = bench.spec.kind
-    if kind == "fim":
+    if kind in ("fim", "santacoder-fim"):
         return f"{FIM_BEGIN}{task.prompt}{FIM_HOLE}{task.suffix}{FIM_END}"
+    if kind == "leetcode":  # instruct models only: one user message, prompt_sft (vllm_inference.py)
+        content = task.prompt + (LEETCODE_COT if bench.spec.variant == "cot" else "")
+        return [{"role": "user", "content": content}]
+    if kind == "pal":  # Evaluation/PAL-Math/run.py load_data
+        return f"{bench.few_shot_text[task.group]}\n\nQuestion: {task.prompt}\n"
+    if kind == "ds1000":  # completion mode: the official prompt as it is
+        return task.prompt
     if instruct:
         if kind == "mbpp":
             return [{"role": "user", "content": mbpp_instruct_message(bench, task)}]

@@ -310,6 +310,9 @@ class SandboxConfig:
     uid: int
     limits: Limits
     ro_paths: tuple[str, ...] = ()  # more host paths shown read-only (toolchains outside /usr)
+    # (host folder, where the programs see it): read-only at another path (the DS-1000 environment, whose
+    # host path may lie under /work, the programs' own folder)
+    ro_binds: tuple[tuple[str, str], ...] = ()
     path: str = SANDBOX_PATH  # the programs' PATH
     landlock_abi: int = field(default_factory=landlock_abi)
     userns: bool = False  # the unprivileged way: `uid` is the outer uid of the worker's user namespace
@@ -355,6 +358,9 @@ def view_plan(cfg: SandboxConfig) -> list[tuple]:
     for host in cfg.ro_paths:
         if os.path.exists(host) and host not in bound and not any(host.startswith(b + "/") for b in bound):
             plan.append(("bind", host, os.path.isdir(host)))
+    for host, seen_at in cfg.ro_binds:
+        if os.path.isdir(host):
+            plan.append(("bind_at", host, seen_at))
     return plan
 
 
@@ -388,6 +394,9 @@ def _build_view(cfg: SandboxConfig, plan: list[tuple]) -> None:
             os.symlink(op[2], root + op[1])
         elif op[0] == "dir":
             os.makedirs(root + op[1], exist_ok=True)
+        elif op[0] == "bind_at":
+            _mount_point(root + op[2], True)
+            _bind_ro(op[1], root + op[2])
         else:
             _mount_point(root + op[1], op[2])
             _bind_ro(op[1], root + op[1])

@@ -151,3 +151,30 @@ def test_report_is_honest_about_partial_evals_models_and_rows(pipeline, tmp_path
     assert re.search(r"<td>crawl \(files\)</td><td>files</td>", html)
     assert re.search(r"<td>topo-sort \(samples\)</td><td>samples</td>", html)
     assert "crawl (files): files" in html and "dedup (dedup): samples" in html
+
+
+def test_report_sets_each_paper_table_beside_the_results(tmp_path):
+    """Tables 3-6 and 8 next to the paper's numbers; both protocols where they differ, one row where
+    they agree; groups (FIM languages, LeetCode difficulties) and notes (TabMWP) shown."""
+    from dscoder_cli.report.render import render
+    ev = tmp_path / "eval-paper"
+    ev.mkdir()
+    leet = {"pass@1": 0.2, "tasks": 180, "tasks_executed": 180,
+            "protocols": {"strict": {"pass@1": 0.2, "groups": {"Easy": {"tasks": 45, "pass@1": 0.5}}},
+                          "deepseek": {"pass@1": 0.25, "groups": {"Easy": {"tasks": 45, "pass@1": 0.6}}}},
+            "paper": {"model": "DeepSeek-Coder-Instruct", "pass@1": {"1.3b": 7.2, "6.7b": 19.4, "33b": 27.8}}}
+    fim = {"pass@1": 0.8, "tasks": 4792, "tasks_executed": 4792, "protocol": "exact_match",
+           "protocols": {"strict": {"pass@1": 0.8, "groups": {"py": {"tasks": 1043, "pass@1": 0.7,
+                                                                     "edit_similarity": 91.0}}}},
+           "paper": {"pass@1": {"6.7b": 80.7}, "groups": {"py": {"6.7b": 66.6}}}}
+    pal = {"tasks": 0, "skipped": "skipped: pal-math: no pal-math/gsm8k/test.json in /x"}
+    (ev / "summary.json").write_text(json.dumps({"model": "/runs/m", "benchmarks": {
+        "leetcode": leet, "santacoder-fim": fim, "pal-math": pal}}))
+    html = render(collect([ev]), "6.7b")
+    assert "Table 5: LeetCode Contest" in html and "Table 6: Single-line FIM" in html and "Table 8" in html
+    assert "<td>leetcode</td><td>strict</td><td>20.0</td>" in html
+    assert "<td>leetcode</td><td>deepseek</td><td>25.0</td>" in html and "<td>19.4</td>" in html
+    assert "<td>leetcode / Easy</td><td>deepseek</td><td>60.0</td>" in html
+    assert "<td>santacoder-fim</td><td>strict</td><td>80.0</td><td>4792 / 4792</td><td>80.7</td>" in html
+    assert "santacoder-fim / py</td><td>strict</td><td>70.0 (edit similarity 91.0)</td><td>1043</td><td>66.6" in html
+    assert "no pal-math/gsm8k/test.json" in html

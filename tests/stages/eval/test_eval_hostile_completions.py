@@ -189,7 +189,7 @@ def test_hostile_completions_fail_with_the_right_status(cli, tmp_path, lang):
                                               for i, (c, _) in enumerate(cases.values())])
     bench = "humaneval" if lang == "python" else f"humaneval-{lang}"
     s = cli.json("eval", tmp_path / "out", "--generations", gens, "--benchmarks", bench, "--data", SHARED_BENCHMARKS,
-                 "--timeout", 4, "--limit", 200)
+                 "--timeout", 4, "--limit", 200, "--protocols", "strict")  # strict's statuses
     results = read_jsonl(tmp_path / "out" / bench / "results.jsonl")
     got = {name: results[i] for i, name in enumerate(cases)}
     assert [r["sample"] for r in results] == list(range(len(cases)))  # sorted by sample

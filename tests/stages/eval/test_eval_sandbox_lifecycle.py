@@ -29,7 +29,7 @@ def _bench(tmp_path: Path, bodies: dict[str, str]) -> tuple[Path, Path]:
 
 def _start(tmp_path: Path, bench: Path, gens: Path, *args) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "dscoder_cli", "eval", str(tmp_path / "out"), "--generations", str(gens),
-           "--benchmarks", "", "--benchmark-file", str(bench), *map(str, args)]
+           "--benchmarks", "", "--benchmark-file", str(bench), "--protocols", "strict", *map(str, args)]
     return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -125,11 +125,13 @@ def test_ctrl_c_stops_quickly_and_keeps_finished_results(tmp_path):
     assert summary["executed"] == 2 and summary["not_executed"] == ["t/c", "t/d", "t/e", "t/f"]
     # The same command goes on with the rest only.
     r = subprocess.run([sys.executable, "-m", "dscoder_cli", "eval", str(tmp_path / "out"), "--generations", str(gens),
-                        "--benchmarks", "", "--benchmark-file", str(bench), "--timeout", "1", "--json"],
+                        "--benchmarks", "", "--benchmark-file", str(bench), "--protocols", "strict", "--timeout", "1",
+                        "--json"],
                        cwd=REPO, capture_output=True, text=True)
     assert r.returncode == 2 and "execution options changed (timeout)" in r.stderr  # a changed timeout is refused
     r = subprocess.run([sys.executable, "-m", "dscoder_cli", "eval", str(tmp_path / "out"), "--generations", str(gens),
-                        "--benchmarks", "", "--benchmark-file", str(bench), "--timeout", "60", "--json"],
+                        "--benchmarks", "", "--benchmark-file", str(bench), "--protocols", "strict", "--timeout", "60",
+                        "--json"],
                        cwd=REPO, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)
