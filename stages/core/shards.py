@@ -35,10 +35,12 @@ _SHARD_RE = re.compile(r"^part-[0-9A-Za-z_-]+\.parquet$")
 ROW_GROUP_ROWS = 4096
 ROW_GROUP_BYTES = 4 << 20
 # A unit of work: consecutive row groups of one shard, up to about this much uncompressed data (one
-# repository larger than this is a unit alone). Small enough that a 256 MB shard keeps 8 workers
-# busy and a worker's memory stays small; large enough that per-unit costs (a file, a done-marker,
-# opening the shard) stay negligible. Changing it changes how outputs are sharded, never their rows.
-UNIT_BYTES = 32 << 20
+# repository larger than this is a unit alone). Small enough that a 64 MB shard (crawl's default)
+# keeps 4 workers busy and a 256 MB one 16, and that the runner balances uneven units (a unit is
+# ~1/16 of a 256 MB input), while a worker's memory stays small; large enough that per-unit costs
+# (an output file, a done-marker, opening the shard: milliseconds) stay negligible next to the
+# seconds a unit takes. Changing it changes how outputs are sharded, never their rows.
+UNIT_BYTES = 16 << 20
 # What a stage holds of a unit at a time when it streams it (iter_unit_batches).
 BATCH_BYTES = 8 << 20
 
