@@ -159,10 +159,12 @@ def report(results: dict[str, dict[str, dict]], load_start: str, load_end: str) 
     checks: list[tuple[str, bool]] = []
     for corpus, rows in results.items():
         lines.append("")
-        lines.append(f"{corpus} corpus:")
+        lines.append(f"{corpus} corpus (load average {rows.get('_load', '?')}):")
         lines.append(f"  {'stage':<10} {'MB in':>7} {'shards in':>9} {'units':>5} {'w1 s':>7} {'w2 s':>7} "
                      f"{'MB/s/core w1':>12} {'w2':>6} {'RSS w1 GiB':>10} {'w2':>5} {'speed-up':>8} {'identical':>9}")
         for name, r in rows.items():
+            if name.startswith("_"):
+                continue
             lines.append(f"  {name:<10} {r['mb_in']:>7.1f} {r['input_shards'] or '-':>9} {r['units'] or '-':>5} "
                          f"{r['wall_w1']:>7.1f} {r['wall_w2']:>7.1f} {r['mb_s_core_w1']:>12.2f} "
                          f"{r['mb_s_core_w2']:>6.2f} {r['rss_w1'] / GIB:>10.2f} {r['rss_w2'] / GIB:>5.2f} "
@@ -177,7 +179,7 @@ def report(results: dict[str, dict[str, dict]], load_start: str, load_end: str) 
         lines.append("")
         lines.append("cost of the site corpus over the demo corpus (workers 1):")
         lines.append(f"  {'stage':<10} {'size ratio':>10} {'cost ratio':>10} {'cost/size':>9}")
-        for name in results["site"]:
+        for name in [n for n in results["site"] if not n.startswith("_")]:
             a, b = results["demo"].get(name), results["site"][name]
             if not a or not a["mb_in"] or not a["wall_w1"]:
                 continue
@@ -247,6 +249,8 @@ def main() -> None:
     ap.add_argument("--src", type=Path, default=None, help="run this checkout's code instead (PYTHONPATH)")
     ap.add_argument("--tokenizer-memory", default=None, help="MB of training text, e.g. 100,1000")
     ap.add_argument("--tokenizer-input", type=Path, default=None, help="shards to train on (default: site crawl)")
+    ap.add_argument("--with-earlier", action="store_true",
+                    help="report the corpora not run now from OUT/results.json (an earlier run, its load shown)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.tokenizer_memory:
@@ -258,10 +262,16 @@ def main() -> None:
     stages = [s for s in args.stages.split(",") if s]
     results = {c: bench_corpus(c, args.out, stages, args.src, decontam_benchmarks())
                for c in args.corpora.split(",") if c}
-    lines = report(results, start, load())
+    end = load()
+    for r in results.values():
+        r["_load"] = f"{start} .. {end}"
+    earlier = args.out / "results.json"
+    if args.with_earlier and earlier.is_file():  # e.g. the demo corpus, measured before the site one
+        before = json.loads(earlier.read_text())["results"]
+        results = {**{c: rows for c, rows in before.items() if c not in results}, **results}
+    lines = report(results, start, end)
     print("\n".join(lines))
-    (args.out / "results.json").write_text(json.dumps({"results": results, "load_start": start,
-                                                       "load_end": load()}, indent=2))
+    earlier.write_text(json.dumps({"results": results, "load_start": start, "load_end": end}, indent=2))
 
 
 if __name__ == "__main__":

@@ -203,18 +203,51 @@ def write_shard(table: pa.Table, path: Path) -> int:
     Row groups of at most ROW_GROUP_ROWS rows and about ROW_GROUP_BYTES (a larger row alone), each
     written from one contiguous chunk: the bytes depend only on the rows, not on how the stage
     built its table (batches, concatenations), so any number of workers writes identical files.
+    With a `repo` column, row groups end where a repository does (`row_group_bounds`), so a later
+    stage can cut the shard into units of whole repositories between any two of them.
     """
     table = unique_columns(table)
     with atomic_path(path) as tmp:
         if table.num_rows == 0:
             pq.write_table(table, tmp, compression="zstd")
         else:
-            bounds = cuts(row_bytes(table), ROW_GROUP_BYTES, ROW_GROUP_ROWS)
+            bounds = row_group_bounds(table)
             with pq.ParquetWriter(tmp, table.schema, compression="zstd") as writer:
                 for start, stop in zip(bounds, bounds[1:]):
                     writer.write_table(table.slice(start, stop - start).combine_chunks(),
                                        row_group_size=stop - start)
     return path.stat().st_size
+
+
+def row_group_bounds(table: pa.Table, together: str = "repo") -> list[int]:
+    """Row offsets [0, …, n] of the row groups write_shard writes: consecutive runs of rows with the
+    same `together` value (a repository) packed into groups of at most ROW_GROUP_ROWS rows and about
+    ROW_GROUP_BYTES; a run larger than that is cut into groups of its own. Without the column (or
+    not a string): plain `cuts`."""
+    sizes = row_bytes(table)
+    n = table.num_rows
+    column = table.column(together) if together in table.column_names else None
+    if column is None or not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)) or n < 2:
+        return cuts(sizes, ROW_GROUP_BYTES, ROW_GROUP_ROWS)
+    values = pc.fill_null(column, "\x00null").combine_chunks()
+    change = pc.not_equal(values.slice(1), values.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    starts = [0, *(np.flatnonzero(change) + 1).tolist(), n]
+    ends = np.concatenate([[0], np.cumsum(sizes)])
+    out, group_start = [0], 0
+    for a, b in zip(starts, starts[1:]):
+        if (ends[b] - ends[group_start] <= ROW_GROUP_BYTES and b - group_start <= ROW_GROUP_ROWS) or a == group_start:
+            if a == group_start and (ends[b] - ends[a] > ROW_GROUP_BYTES or b - a > ROW_GROUP_ROWS):
+                out += [a + c for c in cuts(sizes[a:b], ROW_GROUP_BYTES, ROW_GROUP_ROWS)[1:]]
+                group_start = b
+            continue  # the run joins the open group
+        out.append(a)  # close the group before this run
+        group_start = a
+        if ends[b] - ends[a] > ROW_GROUP_BYTES or b - a > ROW_GROUP_ROWS:
+            out += [a + c for c in cuts(sizes[a:b], ROW_GROUP_BYTES, ROW_GROUP_ROWS)[1:]]
+            group_start = b
+    if out[-1] != n:
+        out.append(n)
+    return out
 
 
 def shard_units(folder: Path, with_index: bool = False):

@@ -127,3 +127,31 @@ def test_units_of_a_repository_spread_over_row_groups(tmp_path):
     batches = list(shards.iter_unit_batches(slices[0], max_bytes=250))
     assert [b.num_rows for b in batches] == [2, 2, 2, 2]
     assert pa.concat_tables(batches)["repo"].to_pylist() == list("aabbccaa")
+
+
+def test_row_groups_end_where_repositories_do(tmp_path, monkeypatch):
+    """Repositories of 0.6 row groups each: row groups cut by bytes alone would straddle every
+    repository boundary and leave the shard one unit; write_shard ends them at repositories."""
+    monkeypatch.setattr(shards, "ROW_GROUP_BYTES", 10_000)
+    import random
+    rng = random.Random(0)
+
+    def text() -> str:  # incompressible, distinct: Parquet's sizes are about the bytes
+        return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz \n") for _ in range(1000))
+    rows = [{"repo": f"r{r:02d}", "path": f"{i}.py", "content": text()} for r in range(20) for i in range(6)]
+    rows += [{"repo": "big", "path": f"{i}.py", "content": text()} for i in range(35)]  # 3.5 row groups
+    path = tmp_path / "part-00000.parquet"
+    shards.write_shard(pa.Table.from_pylist(rows), path)
+    meta = pq.ParquetFile(path).metadata
+    repos = [r["repo"] for r in rows]
+    starts = [0]
+    for i in range(meta.num_row_groups):
+        starts.append(starts[-1] + meta.row_group(i).num_rows)
+    inside = [s for s in starts[1:-1] if repos[s] == repos[s - 1]]
+    assert inside and {repos[s] for s in inside} == {"big"}  # only the repository larger than a group
+    assert all(meta.row_group(i).total_byte_size < 30_000 for i in range(meta.num_row_groups))
+    units = shards.plan_units(tmp_path, together="repo", unit_bytes=20_000)
+    assert len(units) >= 8
+    first = [shards.read_unit(u.inputs[0], ["repo"])["repo"].to_pylist() for u in units]
+    assert sum(len(f) for f in first) == len(rows)
+    assert len({r for f in first for r in f}) == sum(len(set(f)) for f in first)  # no repository in two units
