@@ -7,8 +7,10 @@ Corpora (both on every machine that ran `make setup`; scripts/demo_sources.py):
 For each corpus, crawl runs with its default options (its own parallelism: repository groups),
 then once more as ONE shard (`--shard-size 100000`): that single shard is the input of the chain,
 so every later stage has to split its input into units itself to keep two workers busy. Each stage
-(filter starcoder, topo-sort, dedup, filter quality+decontam, tokenize --train-tokenizer) runs with
-`--workers 1` and `--workers 2` into separate folders; the next stage reads the workers-1 output.
+(filter starcoder, topo-sort, dedup, filter quality+decontam, tokenize) runs with `--workers 1` and
+`--workers 2` into separate folders; the next stage reads the workers-1 output. The tokenizer is
+trained once (`--train-tokenizer --tokenizer-only`: one process, its time and peak RSS printed) and
+both tokenize runs use it.
 
 Printed per stage: MB/s per core (input MB / wall seconds / workers), peak RSS of the largest
 process (the runner or one worker: `wait4` reports the maximum over the process tree), the speed-up
