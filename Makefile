@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo-out
 
-.PHONY: setup demo test bench lint docs clean gpu-check gpu-check-dry gpu-wheels ds1000-env
+.PHONY: setup demo test bench bench-scale lint docs clean gpu-check gpu-check-dry gpu-wheels ds1000-env
 
 setup: $(STAMP)
 
@@ -30,6 +30,11 @@ ds1000-env:
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+
+# the data chain on the demo and the site-packages corpus, --workers 1 and 2 (docs/architecture.md)
+BENCH_SCALE_ARGS ?=
+bench-scale: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_scale $(BENCH_SCALE_ARGS)
 
 docs: $(STAMP)
 	$(BIN)/python -m dscoder_cli.docs_options
@@ -56,4 +61,4 @@ gpu-wheels: $(STAMP)
 	$(BIN)/python scripts/gpu_wheels.py download $(WHEELS) --python-version 3.12 --have $(GPU_IMAGE)
 
 clean:
-	rm -rf $(DEMO) build *.egg-info gpu-check-out
+	rm -rf $(DEMO) build *.egg-info gpu-check-out bench-scale-out

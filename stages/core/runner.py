@@ -254,6 +254,7 @@ def run_stage(stage: Stage, run: RunOptions) -> dict:
     layout, units = opened.layout, opened.units
     started = False
     try:
+        stage.workers = run.workers
         stage.prepare(layout.root)
         mine = [] if run.prepare_only else units[rank::world_size]
         manifest = layout.read_manifest()

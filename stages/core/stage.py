@@ -60,6 +60,9 @@ class UnitResult:
 
 class Stage(ABC):
     name: ClassVar[str]
+    # The worker processes of this run (`--workers`), set by the runner before prepare(): what a
+    # stage's own parallel set-up may use (tokenize trains its tokenizer with this many threads).
+    workers: int = 1
 
     @abstractmethod
     def options(self) -> dict[str, Any]:

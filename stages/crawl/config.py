@@ -68,8 +68,11 @@ class DatasetConfig:
 class CrawlStageConfig:
     source: str = option(cli=False)
     crawl: CrawlConfig = field(default_factory=CrawlConfig)
-    shard_size_mb: float = option(256.0, "Target shard size in MB (repositories never split).", flag="--shard-size",
-                                  min=0, min_open=True)
+    # 64 MB: a shard is crawl's unit of work (whole repositories), so a 250 MB crawl keeps 4 workers
+    # busy; later stages cut shards into units of their own (docs/architecture.md#units-of-work), so
+    # this no longer bounds their parallelism or memory (docs/crawl.md#shards).
+    shard_size_mb: float = option(64.0, "Target shard size in MB of files (repositories never split; a larger "
+                                  "repository is a shard alone).", flag="--shard-size", min=0, min_open=True)
     github: GitHubConfig = field(default_factory=GitHubConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
 

@@ -23,14 +23,16 @@ SKIPPED_SCHEMA = pa.schema([("repo", pa.string()), ("path", pa.string()), ("lang
 
 
 def group_repos(repos: list[RepoSpec], shard_size: int) -> list[list[RepoSpec]]:
-    """Consecutive repositories until a group reaches shard_size: a repo never spans two shards."""
+    """Consecutive repositories, a group closed before it would exceed shard_size (a repository
+    larger than that is a group alone): a repo never spans two shards, and shards stay near their
+    target, which balances the workers (each group is one unit of work)."""
     groups, current, size = [], [], 0
     for repo in repos:
-        current.append(repo)
-        size += repo.size
-        if size >= shard_size:
+        if current and repo.size and size + repo.size > shard_size:  # an empty repository joins
             groups.append(current)
             current, size = [], 0
+        current.append(repo)
+        size += repo.size
     if current:
         groups.append(current)
     return groups
@@ -130,7 +132,9 @@ class CrawlStage(Stage):
             from .dataset.rows import process_dataset_unit
             blobs = self.config.dataset.blobs
             return process_dataset_unit(unit, self.config.crawl, str(Path(blobs).resolve()) if blobs else None)
-        rows, skipped, errors = [], [], []
+        parts: list[pa.Table] = []
+        skipped, errors = [], []
+        n_rows = bytes_in = 0
         counters: dict[str, int] = {"repos": 0, "repos_failed": 0}
         for spec in unit.inputs:
             repo = RepoSpec(**spec)
@@ -147,16 +151,20 @@ class CrawlStage(Stage):
                 counters["repos_failed"] += 1
                 errors.append({"item": repo.name, "error": str(exc)})
                 continue
-            rows.extend(got.rows)
+            for r in got.rows:  # files per language (a .h as crawl decided it: C, C++)
+                key = f"files:{r['lang']}"
+                counters[key] = counters.get(key, 0) + 1
+            n_rows += len(got.rows)
+            bytes_in += sum(r["size"] for r in got.rows)
+            # One repository's files at a time as Python objects; the shard accumulates as Arrow.
+            parts.append(pa.Table.from_pylist(got.rows, schema=FILES_SCHEMA))
             skipped.extend(got.skipped)
             errors.extend(got.errors)
+            del got
         for s in skipped:
             key = f"skipped:{s['reason']}"
             counters[key] = counters.get(key, 0) + 1
-        for r in rows:  # files per language (a .h as crawl decided it: C, C++)
-            key = f"files:{r['lang']}"
-            counters[key] = counters.get(key, 0) + 1
-        kept = pa.Table.from_pylist(rows, schema=FILES_SCHEMA)
+        kept = pa.concat_tables(parts) if parts else FILES_SCHEMA.empty_table()
         rejected = pa.Table.from_pylist(skipped, schema=SKIPPED_SCHEMA)
-        return UnitResult(kept=kept, rejected=rejected, rows_in=len(rows) + len(skipped),
-                          bytes_in=sum(r["size"] for r in rows), counters=counters, errors=errors)
+        return UnitResult(kept=kept, rejected=rejected, rows_in=n_rows + len(skipped),
+                          bytes_in=bytes_in, counters=counters, errors=errors)

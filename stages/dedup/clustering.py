@@ -1,6 +1,7 @@
 """Grouping: LSH buckets into candidate edges, edges into clusters, one survivor per cluster.
 
-Everything is keyed by a sample's *key*, `shard_index << 32 | row` (uint64): unique, stable across
+Everything is keyed by a sample's *key*, `unit_index << 32 | row` (the unit of the input and the row
+within it, stages/dedup/stage.py; uint64): unique, stable across
 ranks and re-runs, and ordered like the input. Memory grows with the number of samples that have a
 duplicate, not with the corpus: buckets emit edges only for buckets of two or more samples, and the
 union-find runs over the endpoints of those edges only.

@@ -183,8 +183,7 @@ class MinHasher:
         """(flat shingle hashes, shingles per document) of a string column."""
         data, offsets = string_buffers(texts)
         sh_parts, counts = [], []
-        for lo, hi in _batches(offsets):
-            tokens, per_doc = token_hashes(data, offsets[lo:hi + 1])
+        for lo, hi, tokens, per_doc in _token_batches(data, offsets):
             sh, per = shingle_hashes(tokens, per_doc, self.ngram)
             sh_parts.append(sh)
             counts.append(per)
@@ -201,8 +200,7 @@ class MinHasher:
         n = offsets.size - 1
         out = np.full((n, self.num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
         counts = np.zeros(n, np.int64)
-        for lo, hi in _batches(offsets):
-            tokens, per_doc = token_hashes(data, offsets[lo:hi + 1])
+        for lo, hi, tokens, per_doc in _token_batches(data, offsets):
             sh, per = shingle_hashes(tokens, per_doc, self.ngram)
             counts[lo:hi] = per
             if sh.size:
@@ -243,6 +241,37 @@ def _numpy_permute(shingles, per_doc, a, b, chunk: int = 1024) -> np.ndarray:
             np.minimum(out[rows], mins, out=mins)
             out[rows] = mins
     return out
+
+
+def _token_batches(data: np.ndarray, offsets: np.ndarray):
+    """(lo, hi, token hashes, tokens per document) of document batches of about _BATCH_BYTES.
+
+    A document larger than that (a repository-level sample of 50 MB) is hashed in pieces cut at
+    non-word bytes: a token's hash depends only on its own bytes, so the tokens are the same as in
+    one pass, while the prefix sums and power tables stay the size of a batch, not of the document.
+    """
+    for lo, hi in _batches(offsets):
+        start, end = int(offsets[lo]), int(offsets[hi])
+        if hi - lo > 1 or end - start <= _BATCH_BYTES:
+            yield (lo, hi, *token_hashes(data, offsets[lo:hi + 1]))
+            continue
+        parts = [token_hashes(data, np.array([a, b], dtype=np.int64))[0] for a, b in _pieces(data, start, end)]
+        tokens = np.concatenate(parts) if parts else np.zeros(0, np.uint64)
+        yield lo, hi, tokens, np.array([tokens.size], dtype=np.int64)
+
+
+def _pieces(data: np.ndarray, start: int, end: int, target: int = _BATCH_BYTES):
+    """Byte ranges [a, b) covering [start, end), each of about `target` bytes, cut only before a
+    byte that is not a word byte (so no token spans two ranges)."""
+    a = start
+    while a < end:
+        b = min(a + target, end)
+        while b < end and _WORD_BYTE[data[b]]:
+            step = data[b:min(b + 4096, end)]
+            non_word = np.flatnonzero(~_WORD_BYTE[step])
+            b = b + int(non_word[0]) if non_word.size else min(b + 4096, end)
+        yield a, b
+        a = b
 
 
 def _batches(offsets: np.ndarray, target: int = _BATCH_BYTES):

@@ -5,15 +5,19 @@ done-markers, `--rank/--world-size`, `--workers` for free), each sharding its ow
 
 | phase        | unit                         | writes (under OUTPUT/_dscoder/phases/<phase>/ unless noted)  |
 |--------------|------------------------------|--------------------------------------------------------------|
-| `signatures` | one input shard              | key, sample_id, n_files, size, content hash, band hashes      |
+| `signatures` | one unit of the input        | key, sample_id, n_files, size, content hash, band hashes      |
 | `buckets`    | one LSH band, plus `exact`   | candidate edges (member, bucket representative)               |
 | `cluster`    | one (global, small)          | removal map: key -> cluster_id, kept_sample_id, reason        |
 |              |                              | (with --verify: first the exact Jaccard of the candidate     |
 |              |                              | pairs that would join two clusters, each sample read once)   |
-| `remove`     | one input shard              | OUTPUT/part-N.parquet (kept) and OUTPUT/_rejected/ (removed)  |
+| `remove`     | the same units as signatures | OUTPUT/part-N.parquet (kept) and OUTPUT/_rejected/ (removed)  |
 
 A phase reads the complete output of the one before it and refuses to start before that is done.
 The `remove` phase is OUTPUT's own stage, named `dedup`, whose manifest records every option.
+
+Units of the input (`plan_units`: row groups of whole repositories, so one big shard keeps every
+worker busy) are numbered; a sample's key is `unit index << 32 | row within the unit`. The remove
+phase and --verify read the units the signatures phase recorded, so keys always mean the same rows.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from stages.core.errors import DscoderError, UsageError
 from stages.core.manifest import OutputLayout
 from stages.core.phases import completed_units, run_phases
 from stages.core.runner import RunOptions
-from stages.core.shards import check_same_units, read_shard, require_columns, shard_units
+from stages.core.shards import (check_same_units, check_shard_units, iter_unit_batches, list_shards, plan_units,
+                                read_unit, require_columns)
 from stages.core.stage import Stage, Unit, UnitResult
 
 from .clustering import bucket_edges, connected_components, make_key, preference_ranks, removal_map
@@ -80,8 +85,7 @@ _PREFER_TYPES = {"stars": (pa.types.is_integer, "an integer"), "license": (pa.ty
 
 def check_prefer_columns(config: DedupConfig) -> None:
     """Refuse (usage error) a --prefer key whose column some input shard lacks or has another type."""
-    for unit in _input_units(config.input) if config.prefer else ():
-        path = unit.inputs[0]["path"]
+    for path in list_shards(config.input) if config.prefer else ():
         try:
             schema = pq.read_schema(path)
         except Exception:  # noqa: BLE001 -- a corrupt shard is the signatures phase's to report
@@ -98,7 +102,17 @@ def check_prefer_columns(config: DedupConfig) -> None:
 
 
 def _input_units(folder: Path) -> list[Unit]:
-    return shard_units(folder, with_index=True)
+    """The units of the input, numbered (`index`: the high half of their samples' keys)."""
+    return plan_units(folder, together="repo", with_index=True)
+
+
+def _signature_units(config: DedupConfig) -> list[Unit]:
+    """The input units as the signatures phase recorded them (its manifest): what keys refer to."""
+    manifest = OutputLayout(config.phase_dir("signatures")).read_manifest()
+    if manifest is None:
+        raise UsageError(f"phase `signatures` is not complete in {config.output} (not started); "
+                         "run `--phase signatures` (all ranks) first")
+    return [Unit.from_json(u) for u in manifest["units"]]
 
 
 def _phase_outputs(config: DedupConfig, phase: str) -> list[Unit]:
@@ -149,11 +163,25 @@ class SignaturesPhase(Stage):
         return _input_units(self.config.input)
 
     def check_units(self, units: list[Unit]) -> None:
-        check_same_units(_input_units(self.config.input), units, "input shards")
+        check_shard_units(self.config.input, units)
 
     def process(self, unit: Unit) -> UnitResult:
-        path, index = Path(unit.inputs[0]["path"]), unit.inputs[0]["index"]
-        table = read_shard(path)
+        item = unit.inputs[0]
+        path, index = Path(item["path"]), item["index"]
+        parts, counters, rows_in, bytes_in = [], {"samples_exact_only": 0}, 0, 0
+        for table in iter_unit_batches(item):  # a batch at a time: memory per worker
+            out, exact_only, n_bytes = self._signatures(table, path, index, rows_in)
+            parts.append(out)
+            counters["samples_exact_only"] += exact_only
+            rows_in += table.num_rows
+            bytes_in += n_bytes
+        if not parts:
+            out, _, _ = self._signatures(read_unit(item), path, index, 0)
+            parts.append(out)
+        return UnitResult(kept=pa.concat_tables(parts), rows_in=rows_in, bytes_in=bytes_in, counters=counters)
+
+    def _signatures(self, table: pa.Table, path: Path, index: int, first_row: int) -> tuple[pa.Table, int, int]:
+        """The signature rows of one batch whose first row is `first_row` of its unit."""
         require_columns(table, SAMPLES_COLUMNS, path, OPTIONAL_COLUMNS)
         n = table.num_rows
         cfg = self.config
@@ -161,7 +189,7 @@ class SignaturesPhase(Stage):
         bands = band_hashes(sig, cfg.bands, cfg.rows)
         has = n_shingles > 0
         cols = {
-            "key": pa.array(make_key(index, np.arange(n)), pa.uint64()),
+            "key": pa.array(make_key(index, first_row + np.arange(n)), pa.uint64()),
             "sample_id": table["sample_id"],
             "n_files": table["n_files"] if "n_files" in table.column_names else pa.array(np.ones(n, np.int64)),
             "size": pc.binary_length(table["text"]).cast(pa.int64()),
@@ -171,10 +199,8 @@ class SignaturesPhase(Stage):
         }
         for b in range(cfg.bands):
             cols[f"band_{b:03d}"] = pa.array(bands[:, b], pa.uint64(), mask=~has)
-        out = pa.table(cols)
         bytes_in = int(pc.sum(pc.binary_length(table["text"])).as_py() or 0)
-        return UnitResult(kept=out, rows_in=n, bytes_in=bytes_in,
-                          counters={"samples_exact_only": int((~has).sum())})
+        return pa.table(cols), int((~has).sum()), bytes_in
 
 
 # -- phase 2: buckets ------------------------------------------------------------------------------
@@ -349,14 +375,14 @@ def verified_edges(config: DedupConfig, exact: list[pa.Table], bands: list[pa.Ta
 
 def _shingle_sets(config: DedupConfig, keys: np.ndarray) -> tuple[dict[int, np.ndarray], dict[int, bytes]]:
     """Each key's sorted set of shingle hashes and a digest of it, input shard by input shard."""
-    shards = _input_units(config.input)
+    shards = _signature_units(config)
     sets: dict[int, np.ndarray] = {}
     digests: dict[int, bytes] = {}
     shard_of = (keys >> np.uint64(32)).astype(np.int64)
     for s in np.unique(shard_of):
         mine = keys[shard_of == s]
         rows = (mine & np.uint64(0xFFFFFFFF)).astype(np.int64)
-        texts = read_shard(Path(shards[s].inputs[0]["path"]), columns=["text"])["text"].take(pa.array(rows))
+        texts = read_unit(shards[s].inputs[0], columns=["text"])["text"].take(pa.array(rows))
         flat, counts = hasher_of(config).shingles(texts)
         for key, sh in zip(mine.tolist(), np.split(flat, np.cumsum(counts)[:-1])):
             unique = np.unique(sh)
@@ -378,15 +404,17 @@ class RemovePhase(Stage):
 
     def plan(self) -> list[Unit]:
         _phase_outputs(self.config, "cluster")
-        return _input_units(self.config.input)
+        return _signature_units(self.config)  # the units the keys refer to
 
     def check_units(self, units: list[Unit]) -> None:
-        check_same_units(_input_units(self.config.input), units, "input shards")
+        check_shard_units(self.config.input, units)
+        check_same_units(_signature_units(self.config), units, "units of the signatures phase")
 
     def process(self, unit: Unit) -> UnitResult:
-        path, index = Path(unit.inputs[0]["path"]), unit.inputs[0]["index"]
+        item = unit.inputs[0]
+        path, index = Path(item["path"]), item["index"]
         removal = _phase_outputs(self.config, "cluster")[0].inputs[0]["path"]
-        table = read_shard(path)
+        table = read_unit(item)  # Arrow only: a unit is bounded
         require_columns(table, SAMPLES_COLUMNS, path, OPTIONAL_COLUMNS)
         gone = pq.read_table(removal, columns=["row", "cluster_id", "kept_sample_id", "reason"],
                              filters=[("shard", "=", index)])

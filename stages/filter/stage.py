@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stages.core.errors import UsageError
-from stages.core.shards import check_shard_units, read_shard, require_columns, shard_units
+from stages.core.shards import check_shard_units, iter_unit_batches, plan_units, read_unit, require_columns
 from stages.core.stage import Stage, Unit, UnitResult
 
 from .config import FilterConfig
@@ -95,14 +95,21 @@ class FilterStage(Stage):
         }
 
     def plan(self) -> list[Unit]:
-        return shard_units(self.config.input)
+        # Units never split a repository: the output stays repository-aligned (DESIGN §3).
+        return plan_units(self.config.input, together="repo")
 
     def check_units(self, units: list[Unit]) -> None:
         check_shard_units(self.config.input, units)
 
     def process(self, unit: Unit) -> UnitResult:
-        path = Path(unit.inputs[0]["path"])
-        table = read_shard(path)
+        """The unit in batches of bounded size (rows are judged one by one, samples' files within
+        their sample), so a worker holds one batch's Python strings at a time."""
+        item = unit.inputs[0]
+        path = Path(item["path"])
+        parts = [self._process_table(batch, path) for batch in iter_unit_batches(item)]
+        return _merge_results(parts or [self._process_table(read_unit(item), path)])
+
+    def _process_table(self, table: pa.Table, path: Path) -> UnitResult:
         column = self.config.text_column or next((c for c in TEXT_COLUMNS if c in table.column_names), None)
         if column is None:
             raise UsageError(f"no text column ({' or '.join(TEXT_COLUMNS)}) in {path} "
@@ -166,6 +173,25 @@ class FilterStage(Stage):
         return UnitResult(kept=got.kept, rejected=got.rejected, rows_in=len(files),
                           rows_accounted=int(result.keep.sum()), bytes_in=_text_bytes(table[column]),
                           counters=counters)
+
+
+def _merge_results(parts: list[UnitResult]) -> UnitResult:
+    """One unit's result from its batches' results, in order (counters and row counts add up)."""
+    if len(parts) == 1:
+        return parts[0]
+    counters: dict[str, int] = {}
+    for p in parts:
+        for k, v in p.counters.items():
+            counters[k] = counters.get(k, 0) + v
+    rejected = [p.rejected for p in parts if p.rejected is not None and p.rejected.num_rows]
+    accounted = [p.rows_accounted for p in parts]
+    return UnitResult(
+        kept=pa.concat_tables([p.kept for p in parts], promote_options="default"),
+        rejected=pa.concat_tables(rejected, promote_options="default") if rejected else parts[0].rejected,
+        rows_in=sum(p.rows_in for p in parts), bytes_in=sum(p.bytes_in for p in parts), counters=counters,
+        errors=[e for p in parts for e in p.errors],
+        rows_accounted=None if all(a is None for a in accounted) else sum(
+            p.kept.num_rows if a is None else a for p, a in zip(parts, accounted)))
 
 
 def _text_bytes(texts) -> int:

@@ -27,8 +27,9 @@ class TokenizeConfig:
                                   "(without them only --fim-rate 0 works).", flag="--add-fim-tokens")
     vocab_size: int = option(32000, "--train-tokenizer: base vocabulary size (added tokens start here); at least "
                              f"{BYTE_LEVEL_ALPHABET_SIZE}, the byte-level alphabet.", min=BYTE_LEVEL_ALPHABET_SIZE)
-    tokenizer_sample_mb: float = option(1000.0, "--train-tokenizer: MB of input text to train on, spread evenly "
-                                        "over the shards.", min=0, min_open=True)
+    tokenizer_sample_mb: float = option(1000.0, "--train-tokenizer: MB of input text to train on: whole "
+                                        "documents drawn (seeded) across the input (memory: docs/tokenize.md"
+                                        "#memory).", min=0, min_open=True)
     fim_rate: float = option(0.5, "Share of documents in fill-in-the-middle form (paper §3.2).", min=0, max=1)
     fim_spm_rate: float = option(0.0, "Share of the FIM documents in SPM instead of PSM order.", min=0, max=1)
     seed: int = option(0, "Seed of the FIM choices (with each document's id) and of the tokenizer sample.")

@@ -15,6 +15,9 @@ This module gives the same ids with less work:
 2. Each distinct piece is encoded once by the library, with a tokenizer whose pre-tokenizer is only
    the byte-level mapping (what the library runs on each piece after splitting), and its ids are kept
    in a bounded dict. A document's ids are its pieces' ids, concatenated.
+3. Texts are split and encoded a group of about `GROUP_CHARS` characters at a time, and a longer
+   text in newline-ended pieces of that size (exact: lines are independent), so the Python strings
+   of the pieces in memory are those of one group, never of a whole 50 MB sample.
 
 `piece_encoder()` turns this on only for a tokenizer whose normalizer and pre-tokenizer are exactly
 the released DeepSeek-Coder ones, after checking the split against the library on a probe of every
@@ -54,6 +57,8 @@ ASCII_PIECE = re.compile(
 LINE = re.compile(r"[\r\n]|[^\r\n]+")
 
 DEFAULT_MAX_CACHED = 200_000  # distinct pieces kept per process (<= ~60 MB); the cache restarts when full
+# Characters split into pieces at a time (each piece is a Python string of ~50 bytes per ~4 characters).
+GROUP_CHARS = 1 << 20
 
 
 class Encoder(Protocol):
@@ -104,6 +109,28 @@ class PieceEncoder:
         self.cache: dict[str, list[int]] = {}
 
     def encode(self, texts: list[str]) -> list[list[int]]:
+        out: list[list[int]] = []
+        group: list[str] = []
+        size = 0
+        for t in texts:
+            if len(t) > GROUP_CHARS:  # alone, in newline-ended pieces: lines are independent
+                out += self._encode_group(group)
+                group, size = [], 0
+                ids: list[int] = []
+                for part in _line_parts(t, GROUP_CHARS):
+                    ids += self._encode_group([part])[0]
+                out.append(ids)
+                continue
+            group.append(t)
+            size += len(t)
+            if size >= GROUP_CHARS:
+                out += self._encode_group(group)
+                group, size = [], 0
+        return out + self._encode_group(group)
+
+    def _encode_group(self, texts: list[str]) -> list[list[int]]:
+        if not texts:
+            return []
         split = [split_pieces(t) for t in texts]
         cache = self.cache
         missing = set(chain.from_iterable(split)).difference(cache)
@@ -119,6 +146,16 @@ class PieceEncoder:
                     cache.update(zip(pieces, _library_ids(tok, pieces)))
         get = cache.__getitem__
         return [list(chain.from_iterable(map(get, pieces))) for pieces in split]
+
+
+def _line_parts(text: str, size: int):
+    """`text` in consecutive pieces of at least `size` characters, each ending after a newline."""
+    start = 0
+    while start < len(text):
+        cut = text.find("\n", start + size)
+        stop = len(text) if cut < 0 else cut + 1
+        yield text[start:stop]
+        start = stop
 
 
 def probe_text(seed: int = 0, length: int = 10_000) -> str:

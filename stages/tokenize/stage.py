@@ -1,12 +1,17 @@
 """`dscoder tokenize INPUT OUTPUT`: documents to Megatron indexed datasets (paper §3.1-3.2).
 
-One unit per input shard: `part-N.parquet` (`samples`: `text`; `files`: `content`) becomes
+One unit per input shard, or per run of its row groups (`plan_units`: a large shard keeps every
+worker busy): the unit `part-N` (`samples`: `text`; `files`: `content`) becomes
 `OUTPUT/part-N.bin` + `part-N.idx`, one document (= one sequence) per row, in row order, each ending
 with `<｜end▁of▁sentence｜>`, a `fim_rate` share of them in FIM form (fim.py). The tokenizer, trained
 here or loaded, is saved once in `OUTPUT/tokenizer/` before any shard is tokenized.
 
 Rows whose text is null or empty go to `_rejected/` (reason `null_text` / `empty_text`). Done-markers
 and stats.json count `tokens`, `documents` and the FIM documents per mode in their counters.
+
+Memory per worker: the unit is read in batches of at most `batch_size` documents and BATCH_BYTES of
+text, and the DeepSeek-Coder encoder cuts a long document into newline-ended pieces (pieces.py), so
+a 50 MB sample is encoded without holding all of its pre-tokens at once.
 """
 
 from __future__ import annotations
@@ -21,19 +26,21 @@ import pyarrow.parquet as pq
 
 from stages.core.atomic import atomic_path, remove_stale_tmp
 from stages.core.errors import UsageError
-from stages.core.shards import CorruptShard, check_shard_units, require_columns, shard_units
+from stages.core.shards import CorruptShard, check_shard_units, iter_unit_batches, plan_units, require_columns
 from stages.core.stage import Stage, Unit, UnitResult
 
 from . import fim
 from .indexed import IndexedDatasetWriter, token_dtype
 from .pieces import piece_encoder
 from .config import TokenizeConfig
-from .tokenizer import (SpecialIds, check_special_tokens, eos_name_of, file_sha256, provide_tokenizer,
-                        resolve_tokenizer_file, text_column_of, text_encoder)
+from .tokenizer import (SAMPLE_VERSION, SpecialIds, check_special_tokens, document_key, eos_name_of, file_sha256,
+                        provide_tokenizer, resolve_tokenizer_file, text_column_of, text_encoder)
 
 TOKENIZER_DIR = "tokenizer"
 # Columns tokenize reads besides the text, when a shard has them (the FIM key, tokens per language).
 OPTIONAL_COLUMNS = {"sample_id": "string", "repo": "string", "path": "string", "lang": "string"}
+# Text a worker encodes at a time (with at most --batch-size documents); a larger document alone.
+BATCH_BYTES = 4 << 20
 
 
 def _write_error(exc: OSError, path: Path) -> OSError:
@@ -73,12 +80,13 @@ class TokenizeStage(Stage):
                 tokenizer["add_fim_tokens"] = True
         else:
             tokenizer = {"train": {"algorithm": "byte-level-bpe/v1", "vocab_size": c.vocab_size,
-                                   "sample_bytes": c.tokenizer_sample_bytes}}
+                                   "sample_bytes": c.tokenizer_sample_bytes, "sample": SAMPLE_VERSION}}
         return {"input": str(Path(c.input).resolve()), "text_column": c.text_column, "tokenizer": tokenizer,
                 "fim": {"version": "fim/v1", "rate": c.fim_rate, "spm_rate": c.fim_spm_rate}, "seed": c.seed}
 
     def plan(self) -> list[Unit]:
-        return shard_units(self.config.input)
+        # Documents are independent: units may cut between the samples of one repository.
+        return plan_units(self.config.input, together=None)
 
     def check_units(self, units: list[Unit]) -> None:
         check_shard_units(self.config.input, units)
@@ -92,7 +100,7 @@ class TokenizeStage(Stage):
         folder = self.output / TOKENIZER_DIR
         if not (folder / "tokenizer.json").is_file():
             provide_tokenizer(folder, self.config, getattr(self, "_units", None) or self.plan(), self._tokenizer_sha,
-                              self.log)
+                              self.log, threads=self.workers)
         else:
             self.log(f"tokenize: using the tokenizer in {folder}")
         tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
@@ -107,7 +115,8 @@ class TokenizeStage(Stage):
     def process(self, unit: Unit) -> UnitResult:
         assert self.output is not None and self.encoder is not None, "prepare() was not called"
         self._set_threads()
-        path = Path(unit.inputs[0]["path"])
+        item = unit.inputs[0]
+        path = Path(item["path"])
         try:
             pf = pq.ParquetFile(path)
         except (pa.ArrowException, OSError) as exc:
@@ -121,7 +130,8 @@ class TokenizeStage(Stage):
         counters = {"documents": 0, "tokens": 0, "fim_psm": 0, "fim_spm": 0}
         rejected: list[pa.Table] = []
         rows_in = bytes_in = 0
-        batches = pf.iter_batches(batch_size=self.config.batch_size)
+        first_row = int(item.get("rows", [0])[0])  # the unit's first row in its shard: the FIM keys
+        batches = self._batches(item)
         writing = bin_path
         try:
             with atomic_path(bin_path) as tmp_bin, atomic_path(idx_path) as tmp_idx:
@@ -129,20 +139,22 @@ class TokenizeStage(Stage):
                     # Only reading the input can blame it (CorruptShard); an OSError while writing
                     # (ENOSPC, EROFS, EDQUOT) names the output file instead.
                     while (batch := self._next_batch(batches, path)) is not None:
-                        start = rows_in
+                        start = first_row + rows_in
                         rows_in += batch.num_rows
                         text = batch.column(column)
                         length = pc.binary_length(text)
                         bytes_in += int(pc.sum(length).as_py() or 0)
                         keep = pc.fill_null(pc.greater(length, 0), False)
+                        keys = document_key(batch, names, path.stem, start)
                         if not pc.all(keep).as_py():
-                            bad = pa.Table.from_batches([batch]).filter(pc.invert(keep))
+                            bad = batch.filter(pc.invert(keep))
                             reasons = ["null_text" if t is None else "empty_text" for t in bad[column].to_pylist()]
                             rejected.append(bad.append_column("reason", pa.array(reasons, pa.string())))
+                            keys = [k for k, ok in zip(keys, keep.to_pylist()) if ok]
                             batch = batch.filter(keep)
-                        keys = self._keys(batch, names, unit, start, keep)
                         tokens, lengths, modes = self.encode_documents(batch.column(column).to_pylist(), keys)
                         writer.add_documents(tokens, lengths)
+                        del tokens
                         if "lang" in names:  # tokens per language, for the report
                             for lang, n in zip(batch.column("lang").to_pylist(), lengths):
                                 key = f"tokens:{lang}"
@@ -165,8 +177,15 @@ class TokenizeStage(Stage):
 
     # -- the work ----------------------------------------------------------------------------------
 
+    def _batches(self, item: dict):
+        """The unit's rows in tables of at most batch_size documents and BATCH_BYTES of text."""
+        size = self.config.batch_size
+        for table in iter_unit_batches(item, max_bytes=BATCH_BYTES):
+            for start in range(0, table.num_rows, size):
+                yield table.slice(start, size)
+
     @staticmethod
-    def _next_batch(batches, path: Path) -> pa.RecordBatch | None:
+    def _next_batch(batches, path: Path) -> pa.Table | None:
         """The next record batch of the input shard, None at its end; a read error is CorruptShard."""
         try:
             return next(batches)
@@ -182,16 +201,6 @@ class TokenizeStage(Stage):
             os.environ["TOKENIZERS_PARALLELISM"] = "false"
         else:
             os.environ["RAYON_NUM_THREADS"] = str(self.config.threads)
-
-    @staticmethod
-    def _keys(batch: pa.RecordBatch, names: list[str], unit: Unit, start: int, keep) -> list[str]:
-        """The FIM seed key of each document: sample_id (samples), repo/path (files), else its row."""
-        if "sample_id" in names:
-            return batch.column("sample_id").to_pylist()
-        if "repo" in names and "path" in names:
-            return [f"{r}/{p}" for r, p in zip(batch.column("repo").to_pylist(), batch.column("path").to_pylist())]
-        rows = np.arange(start, start + len(keep))[np.asarray(keep.to_numpy(zero_copy_only=False), bool)]
-        return [f"{unit.name}#{i}" for i in rows]
 
     def encode_documents(self, texts: list[str], keys: list[str]) -> tuple[np.ndarray, list[int], dict]:
         """Tokenize documents, FIM applied: (all tokens, each document's length, documents per mode).

@@ -14,7 +14,9 @@ to make all 256 bytes representable. We reproduce that by training on the other 
 only, so a tokenizer trained here has the released ids for every added token.
 
 `provide_tokenizer()` creates a stage output's `tokenizer/` folder: a copy of a given tokenizer, or one
-trained on a sample of the input (`sample_texts`) in a forked child.
+trained on a sample of the input (`sample_texts`: whole documents drawn by a seeded draw from their
+keys, fed to the library in newline-cut pieces) in a forked child. The trainer's memory then grows with
+the distinct pre-tokens of the sample, not with its largest document (docs/tokenize.md#memory).
 
 `text_encoder()` gives the same tokenizer without its added tokens and post-processor: the tokenize
 stage encodes document text with it, so a document that contains the text `<|EOT|>` or `ö` is
@@ -27,7 +29,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import random
 import shutil
 import time
 import traceback
@@ -278,25 +279,98 @@ def check_special_tokens(ids: SpecialIds, fim_rate: float, where: str) -> None:
                             if fim_rate > 0 and ids.eos is not None else ""))
 
 
-def sample_texts(units: list, max_bytes: int, seed: int, text_column: str | None):
-    """The tokenizer's training sample, streamed: shards in a seeded order, at most
-    max_bytes / n_shards from each, so the sample spreads over the whole input."""
-    order = list(units)
-    random.Random(seed).shuffle(order)
-    per_shard = -(-max_bytes // max(len(order), 1))
-    for unit in order:
+# Training text is fed to the library in pieces of about this many characters, cut after a newline.
+# The DeepSeek-Coder pre-tokenizer isolates every \r and \n first, so the words (and the trained
+# tokenizer) are exactly those of whole documents; but the library's pre-tokenization holds ~100
+# bytes per byte of the text it is given, so a 50 MB sample fed whole took gigabytes.
+TRAIN_CHUNK_CHARS = 1 << 16
+# Version of the training sample's definition, recorded in the manifest (`options()`).
+SAMPLE_VERSION = "seeded-documents/v1"
+
+
+def line_chunks(text: str, size: int = TRAIN_CHUNK_CHARS) -> Iterator[str]:
+    """`text` in consecutive pieces of at least `size` characters, each ending after a newline
+    (the last one: at the end); a text without a newline past `size` is one piece."""
+    if len(text) <= size:
+        yield text
+        return
+    start = 0
+    while start < len(text):
+        cut = text.find("\n", start + size)
+        stop = len(text) if cut < 0 else cut + 1
+        yield text[start:stop]
+        start = stop
+
+
+def document_key(batch, names: list[str], shard: str, first_row: int) -> list[str]:
+    """Each row's stable key: its sample_id (samples), repo/path (files), else SHARD#row. The FIM
+    choice and the tokenizer sample are drawn from it, so they never depend on units or workers."""
+    if "sample_id" in names:
+        return batch.column("sample_id").to_pylist()
+    if "repo" in names and "path" in names:
+        return [f"{r}/{p}" for r, p in zip(batch.column("repo").to_pylist(), batch.column("path").to_pylist())]
+    return [f"{shard}#{first_row + i}" for i in range(batch.num_rows)]
+
+
+def _sample_draw(seed: int, key: str) -> float:
+    """A document's uniform draw in [0, 1) for the tokenizer sample (seed and key only)."""
+    digest = hashlib.blake2b(f"tokenizer-sample\x00{seed}\x00{key}".encode("utf-8", "surrogatepass"),
+                             digest_size=8).digest()
+    return int.from_bytes(digest, "little") / 2 ** 64
+
+
+def _unit_text_bytes(item: dict, column: str, pf: pq.ParquetFile) -> int:
+    """Uncompressed bytes of the text column in a unit's row groups (Parquet metadata only)."""
+    from stages.core.shards import unit_row_groups
+
+    meta = pf.metadata
+    index = pf.schema_arrow.names.index(column)
+    groups = unit_row_groups(item)
+    groups = range(meta.num_row_groups) if groups is None else groups
+    return sum(meta.row_group(i).column(index).total_uncompressed_size for i in groups)
+
+
+def sample_texts(units: list, max_bytes: int, seed: int, text_column: str | None,
+                 chunked: bool = True) -> Iterator[str]:
+    """The tokenizer's training sample, streamed: whole documents drawn with probability
+    max_bytes / (text bytes of the input), each by a seeded draw from its key (`document_key`), in
+    input order, until max_bytes are taken -- spread over the whole input, independent of how it is
+    sharded or split into units. `chunked`: each document as `line_chunks` (what the trainer is fed)."""
+    from stages.core.shards import iter_unit_batches
+
+    readable = []
+    total = 0
+    for unit in units:
+        item = unit.inputs[0]
         try:
-            pf = pq.ParquetFile(unit.inputs[0]["path"])
-        except Exception:  # noqa: BLE001 -- a corrupt shard is reported when it is tokenized
-            continue
-        try:
+            pf = pq.ParquetFile(item["path"])
             column = text_column_of(pf.schema_arrow.names, text_column, unit)
-            require_columns(pf.schema_arrow, {column: "string"}, unit.inputs[0]["path"])
-        except UsageError:  # not a shard of documents: reported, with the reason, when it is tokenized
+            require_columns(pf.schema_arrow, {column: "string"}, item["path"])
+            total += _unit_text_bytes(item, column, pf)
+        except Exception:  # noqa: BLE001 -- a corrupt or foreign shard is reported when it is tokenized
             continue
-        texts = (t for b in pf.iter_batches(batch_size=256, columns=[column])
-                 for t in b.column(0).to_pylist() if t)
-        yield from iter_limited(texts, per_shard)
+        readable.append((unit, item, column, pf.schema_arrow.names))
+    rate = 1.0 if total <= max_bytes else max_bytes / total
+    taken = 0
+    for unit, item, column, names in readable:
+        key_columns = [c for c in ("sample_id", "repo", "path") if c in names]
+        first_row = int(item.get("rows", [0])[0])
+        try:
+            for batch in iter_unit_batches(item, columns=[column, *key_columns], max_bytes=1 << 22):
+                keys = document_key(batch, key_columns, Path(item["path"]).stem, first_row)
+                first_row += batch.num_rows
+                for text, key in zip(batch.column(column).to_pylist(), keys):
+                    if not text or (rate < 1.0 and _sample_draw(seed, key) >= rate):
+                        continue
+                    if taken >= max_bytes:
+                        return
+                    taken += len(text.encode("utf-8", "surrogatepass"))
+                    if chunked:
+                        yield from line_chunks(text)
+                    else:
+                        yield text
+        except DscoderError:  # reported, with the reason, when the unit is tokenized
+            continue
 
 
 def text_column_of(names: list[str], wanted: str | None, unit) -> str:
@@ -307,10 +381,12 @@ def text_column_of(names: list[str], wanted: str | None, unit) -> str:
     return column
 
 
-def _train_into(config: TokenizeConfig, units: list, folder: Path, error_file: Path) -> None:
+def _train_into(config: TokenizeConfig, units: list, folder: Path, error_file: Path, threads: int) -> None:
     """Runs in a forked child, so the runner's process never starts the tokenizer's thread pool
-    (a pool started before the workers fork would leave them single-threaded)."""
+    (a pool started before the workers fork would leave them single-threaded). The library counts
+    words with `threads` threads (the run's --workers: a --workers 1 run uses one core)."""
     try:
+        os.environ["RAYON_NUM_THREADS"] = str(max(1, threads))
         tok = train_bpe(sample_texts(units, config.tokenizer_sample_bytes, config.seed, config.text_column),
                         config.vocab_size)
         save_hf(tok, folder)
@@ -321,7 +397,7 @@ def _train_into(config: TokenizeConfig, units: list, folder: Path, error_file: P
 
 
 def provide_tokenizer(folder: Path, config: TokenizeConfig, units: list, tokenizer_sha: str | None,
-                      log: Callable[[str], None]) -> None:
+                      log: Callable[[str], None], threads: int = 1) -> None:
     """Create OUTPUT/tokenizer/ (`folder`): copy `config.tokenizer`, or train one on `units`.
 
     Built under a temporary name and renamed (core.atomic.atomic_dir): a killed run leaves no half
@@ -341,23 +417,15 @@ def provide_tokenizer(folder: Path, config: TokenizeConfig, units: list, tokeniz
                     "tokenize: the tokenizer has the FIM tokens already")
             return
         log(f"tokenize: training a byte-level BPE (vocab {config.vocab_size:,} + 22 added tokens) on up "
-            f"to {config.tokenizer_sample_bytes / 1e6:,.0f} MB of {len(units)} shards")
+            f"to {config.tokenizer_sample_bytes / 1e6:,.0f} MB of documents drawn from {len(units)} units, "
+            f"{threads} thread{'s' if threads > 1 else ''}")
         t0 = time.monotonic()
         error_file = tmp / "error.txt"
-        child = multiprocessing.get_context("fork").Process(target=_train_into, args=(config, units, tmp, error_file))
+        child = multiprocessing.get_context("fork").Process(target=_train_into,
+                                                            args=(config, units, tmp, error_file, threads))
         child.start()
         child.join()
         if child.exitcode != 0:
             detail = error_file.read_text() if error_file.exists() else f"exit code {child.exitcode}"
             raise DscoderError(f"tokenizer training failed: {detail.strip().splitlines()[-1]}")
         log(f"tokenize: tokenizer trained in {time.monotonic() - t0:.1f}s")
-
-
-def iter_limited(texts: Iterator[str], max_bytes: int) -> Iterator[str]:
-    """Yield texts until `max_bytes` UTF-8 bytes have been yielded (the last one may cross it)."""
-    seen = 0
-    for t in texts:
-        if seen >= max_bytes:
-            return
-        seen += len(t.encode("utf-8"))
-        yield t

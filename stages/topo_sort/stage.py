@@ -1,4 +1,10 @@
-"""`dscoder topo-sort INPUT OUTPUT`: `files` shards → repository-level `samples` shards (paper §2.2)."""
+"""`dscoder topo-sort INPUT OUTPUT`: `files` shards → repository-level `samples` shards (paper §2.2).
+
+A unit of work is a run of row groups holding whole repositories (`plan_units`: a repository's rows
+never go to two units, even where they are not contiguous in the shard); a worker holds the unit as
+Arrow and one repository at a time as Python strings, so its memory is bounded by the largest
+repository, not by the shard.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from stages.core.shards import check_shard_units, read_shard, require_columns, shard_units
+from stages.core.shards import BATCH_BYTES, check_shard_units, plan_units, read_unit, require_columns
 from stages.core.stage import Stage, Unit, UnitResult
 from stages.core.schemas import SAMPLES_SCHEMA
 
@@ -120,19 +127,22 @@ class TopoSortStage(Stage):
                 "syntax_scores": sorted(self.syntax_languages)}
 
     def plan(self) -> list[Unit]:
-        return shard_units(self.config.input)
+        return plan_units(self.config.input, together="repo")
 
     def check_units(self, units: list[Unit]) -> None:
         check_shard_units(self.config.input, units)
 
     def process(self, unit: Unit) -> UnitResult:
-        path = Path(unit.inputs[0]["path"])
-        table = read_shard(path)
+        item = unit.inputs[0]
+        path = Path(item["path"])
+        table = read_unit(item)  # Arrow: whole repositories, bounded by the unit
         require_columns(table, FILES_COLUMNS, path, optional={k: v[0] for k, v in REPO_METADATA.items()})
         metadata = {c: table[c].to_pylist() for c in REPO_METADATA if c in table.column_names}
-        rows: list[dict] = []
+        schema = SAMPLES_SCHEMA
+        for name in metadata:
+            schema = schema.append(pa.field(name, REPO_METADATA[name][1]))
         counters: Counter = Counter()
-        repos, paths, langs, contents = (table[c].to_pylist() for c in FILES_COLUMNS)
+        repos, paths = table["repo"].to_pylist(), table["path"].to_pylist()
         # A repository's files should be contiguous (docs/architecture.md); if they are not, they
         # still make one group, in the order repositories first appear, so sample ids stay unique.
         # A (repo, path) seen before is a rejected row: the first one is the file.
@@ -146,17 +156,33 @@ class TopoSortStage(Stage):
             seen.add((repo, file_path))
             groups.setdefault(repo, []).append(i)
         del seen
+        # One repository at a time as Python strings; its samples go back to Arrow in batches.
+        files_table = table.select(["path", "lang", "content"])
+        parts: list[pa.Table] = []
+        rows: list[dict] = []
+        pending = 0
         for repo, members in groups.items():
-            files = [RepoFile(paths[i], langs[i], contents[i] or "") for i in members]
+            sub = files_table.take(pa.array(members, pa.int64()))
+            files = [RepoFile(p, lang, c or "") for p, lang, c in
+                     zip(sub["path"].to_pylist(), sub["lang"].to_pylist(), sub["content"].to_pylist())]
+            del sub
             got = repo_samples(repo, files, self.scope, self.config.seed, self.config.max_parse_bytes,
                                self.syntax_languages)
+            del files
             if metadata:
                 index = {paths[i]: i for i in members}
                 for row in got.rows:
                     for name, column in metadata.items():
                         row[name] = sample_metadata(name, [column[index[p]] for p in row["paths"]])
             rows.extend(got.rows)
+            pending += sum(r["size"] for r in got.rows)
             counters.update(got.counters)
+            if pending >= BATCH_BYTES:
+                parts.append(pa.Table.from_pylist(rows, schema=schema))
+                rows, pending = [], 0
+        if rows or not parts:
+            parts.append(pa.Table.from_pylist(rows, schema=schema))
+        del rows
         span: dict[str, list[int]] = {}  # repo -> [first row, last row, rows]
         for i, repo in enumerate(repos):
             first_last = span.setdefault(repo, [i, i, 0])
@@ -169,11 +195,8 @@ class TopoSortStage(Stage):
             if "reason" in rejected.column_names:  # an input that is itself rejected rows
                 rejected = rejected.drop_columns(["reason"])
             rejected = rejected.append_column("reason", pa.array(["duplicate_path"] * len(duplicates), pa.string()))
-        schema = SAMPLES_SCHEMA
-        for name in metadata:
-            schema = schema.append(pa.field(name, REPO_METADATA[name][1]))
-        kept = pa.Table.from_pylist(rows, schema=schema)
+        kept = pa.concat_tables(parts)
         n_files = table.num_rows - len(duplicates)
+        bytes_in = int(pc.sum(pc.binary_length(table["content"])).as_py() or 0)
         return UnitResult(kept=kept, rejected=rejected, rows_in=table.num_rows, rows_accounted=n_files,
-                          bytes_in=sum(len(c.encode()) for c in contents if c), counters=dict(counters))
-
+                          bytes_in=bytes_in, counters=dict(counters))

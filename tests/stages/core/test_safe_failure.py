@@ -403,20 +403,20 @@ def test_disk_full_simulated_in_a_worker(cli, files_input, tmp_path, monkeypatch
 
     import stages.core.shards as shards
 
-    real = shards.pq.write_table
+    real = shards.pq.ParquetWriter  # what write_shard writes a non-empty shard with
     calls = []
 
-    def write_table(table, where, **kw):
+    def writer(where, *args, **kw):
         calls.append(where)
         if len(calls) > 3:
             raise OSError(errno.ENOSPC, "Error writing bytes to file. Detail: [errno 28] No space left on device")
-        return real(table, where, **kw)
+        return real(where, *args, **kw)
 
-    monkeypatch.setattr(shards.pq, "write_table", write_table)
+    monkeypatch.setattr(shards.pq, "ParquetWriter", writer)
     r = cli("filter", files_input, tmp_path / "out", expect=1)
     assert "cannot write" in r.stderr and "no space left on device" in r.stderr
     assert "CorruptShard" not in r.stderr and "Traceback" not in r.stderr
-    monkeypatch.setattr(shards.pq, "write_table", real)
+    monkeypatch.setattr(shards.pq, "ParquetWriter", real)
     s = cli.json("filter", files_input, tmp_path / "out")  # space again: the same command resumes
     assert s["shards_done"] == 6 and 0 < s["this_run"]["shards_skipped"] < 6
 

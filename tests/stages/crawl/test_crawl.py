@@ -195,7 +195,7 @@ def test_deterministic_and_workers(cli, corpus, tmp_path):
     cli("crawl", corpus, tmp_path / "a", "--shard-size", 0.000001)
     cli("crawl", corpus, tmp_path / "b", "--shard-size", 0.000001, "--workers", 2)
     names = sorted(p.name for p in (tmp_path / "a").glob("part-*.parquet"))
-    assert len(names) == 3  # a shard closes at the first repo with bytes; the empty `broken` joins `plain`
+    assert len(names) == 3  # a shard closes before the repo that would overflow it; the empty `broken` joins the one before
     for n in names:
         assert pq.read_table(tmp_path / "a" / n).equals(pq.read_table(tmp_path / "b" / n))
 
