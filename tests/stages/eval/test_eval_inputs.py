@@ -104,6 +104,14 @@ def test_malformed_generation_lines(cli, tmp_path, line, message):
     assert not (tmp_path / "out").exists()  # nothing written before the input is known good
 
 
+@needs_data
+def test_a_line_without_benchmark_when_several_are_evaluated(cli, tmp_path):
+    path = write_jsonl(tmp_path / "g.jsonl", [{"task_id": "HumanEval/0", "completion": "a"}])
+    r = cli("eval", tmp_path / "out", "--generations", path, "--benchmarks", "humaneval,mbpp", "--data",
+            SHARED_BENCHMARKS, expect=2)
+    assert "line 1: no benchmark field, and several benchmarks are evaluated (humaneval, mbpp)" in r.stderr
+
+
 def test_more_generation_file_errors(cli, tmp_path):
     path = tmp_path / "g.jsonl"
     path.write_bytes(b'{"task_id": "HumanEval/0", "completion": "x"}\n{"task_id": "HumanEval/1", "completion": "\xff"}\n')
@@ -113,10 +121,6 @@ def test_more_generation_file_errors(cli, tmp_path):
                        {"task_id": 0, "sample": 0, "completion": "b"}])
     r = cli("eval", tmp_path / "out", "--generations", path, expect=2)
     assert "lines 1 and 2: both are sample 0 of HumanEval/0" in r.stderr
-    write_jsonl(path, [{"task_id": "HumanEval/0", "completion": "a"}])
-    r = cli("eval", tmp_path / "out", "--generations", path, "--benchmarks", "humaneval,mbpp", "--data",
-            SHARED_BENCHMARKS, expect=2)
-    assert "line 1: no benchmark field, and several benchmarks are evaluated (humaneval, mbpp)" in r.stderr
     gz = tmp_path / "g.jsonl.gz"
     with gzip.open(gz, "wt") as f:
         f.write('{"task_id": 0, "completion": 7}\n')
