@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole pipeline, end to end on a real corpus present on every machine: the Python standard
 # library and this venv's site-packages, one repository per package. About 10 minutes on 2 cores.
+# Default shard sizes: later stages cut their input into units themselves (docs/architecture.md).
 set -euo pipefail
 OUT=${1:-demo-out}
 BIN=.venv/bin
@@ -10,7 +11,7 @@ $BIN/python scripts/demo_sources.py "$OUT/repos.txt"
 step() { echo; echo "== dscoder $*"; }
 
 step crawl
-$DSC crawl "$OUT/repos.txt" "$OUT/files" --shard-size 8 --workers 2
+$DSC crawl "$OUT/repos.txt" "$OUT/files" --workers 2
 step filter --rules starcoder
 $DSC filter "$OUT/files" "$OUT/filtered" --rules starcoder --workers 2
 step topo-sort
