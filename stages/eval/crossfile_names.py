@@ -30,12 +30,10 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
-from functools import cache
 
 import tree_sitter
-from tree_sitter_language_pack import get_parser
 
-from stages.topo_sort.deps import RepoFile
+from stages.topo_sort.deps import RepoFile, captures, parse, text
 from stages.topo_sort.deps import csharp as csharp_deps
 from stages.topo_sort.deps import java as java_deps
 from stages.topo_sort.deps import javascript as js_deps
@@ -62,29 +60,6 @@ class CrossFileUse:
     line: int  # 0-based line of the use
     name: str  # the identifier as the line writes it (``a``, or ``m.x`` for a module's member)
     definition: Definition
-
-
-@cache
-def _parser(grammar: str) -> tree_sitter.Parser:
-    return get_parser(grammar)
-
-
-@cache
-def _query(language: tree_sitter.Language, source: str) -> tree_sitter.Query:
-    return tree_sitter.Query(language, source)
-
-
-def parse(grammar: str, content: str) -> tree_sitter.Tree:
-    return _parser(grammar).parse(content.encode("utf-8", "surrogatepass"))
-
-
-def captures(tree: tree_sitter.Tree, source: str) -> dict[str, list[tree_sitter.Node]]:
-    found = tree_sitter.QueryCursor(_query(tree.language, source)).captures(tree.root_node)
-    return {name: sorted(nodes, key=lambda n: n.start_byte) for name, nodes in found.items()}
-
-
-def text(node: tree_sitter.Node | None) -> str:
-    return "" if node is None else node.text.decode("utf-8", "replace")
 
 
 def _is_field(node: tree_sitter.Node, field: str) -> bool:

@@ -36,7 +36,7 @@ from typing import Protocol
 
 from tokenizers import Tokenizer, models, pre_tokenizers
 
-from .tokenizer import deepseek_pre_tokenizer
+from .tokenizer import deepseek_pre_tokenizer, line_chunks
 
 # The released pre-tokenizer (deepseek-ai/deepseek-coder-*; the one tokenizer.py trains with), as JSON.
 DEEPSEEK_CODER_PRE_TOKENIZER = json.loads(deepseek_pre_tokenizer().__getstate__())
@@ -117,7 +117,7 @@ class PieceEncoder:
                 out += self._encode_group(group)
                 group, size = [], 0
                 ids: list[int] = []
-                for part in _line_parts(t, GROUP_CHARS):
+                for part in line_chunks(t, GROUP_CHARS):
                     ids += self._encode_group([part])[0]
                 out.append(ids)
                 continue
@@ -146,16 +146,6 @@ class PieceEncoder:
                     cache.update(zip(pieces, _library_ids(tok, pieces)))
         get = cache.__getitem__
         return [list(chain.from_iterable(map(get, pieces))) for pieces in split]
-
-
-def _line_parts(text: str, size: int):
-    """`text` in consecutive pieces of at least `size` characters, each ending after a newline."""
-    start = 0
-    while start < len(text):
-        cut = text.find("\n", start + size)
-        stop = len(text) if cut < 0 else cut + 1
-        yield text[start:stop]
-        start = stop
 
 
 def probe_text(seed: int = 0, length: int = 10_000) -> str:

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from types import ModuleType
 
 from . import c_cpp, csharp, go, java, javascript, php, python, ruby, rust
-from ._common import parse
+from ._common import captures, parse, text
 from .model import DependencyGraph, RepoFile
 
-__all__ = ["SUPPORTED_LANGUAGES", "DependencyGraph", "RepoFile", "find_dependencies"]
+# parse / captures / text: the tree-sitter helpers, shared with eval's cross-file name finder.
+__all__ = ["SUPPORTED_LANGUAGES", "DependencyGraph", "RepoFile", "captures", "find_dependencies", "parse", "text"]
 
 # Each module: LANGUAGES, grammar(file), extract_imports(tree, path), Resolver(files, trees, repo)
 # (repo: the repository's name, a hint; Python takes it for the import name of a root package) with
