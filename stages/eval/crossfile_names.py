@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import tree_sitter
 
-from stages.topo_sort.deps import RepoFile, captures, parse, text
+from stages.topo_sort.deps import RepoFile, captures, parse, parsed_file, text
 from stages.topo_sort.deps import csharp as csharp_deps
 from stages.topo_sort.deps import java as java_deps
 from stages.topo_sort.deps import javascript as js_deps
@@ -96,9 +96,15 @@ class _Family:
     languages: frozenset[str] = frozenset()
 
     def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree], repo: str | None):
+        self.file_list = files
         self.files = {f.path: f for f in files}
         self.trees = trees
         self.repo = repo
+
+    def resolver_of(self, deps):
+        """topo-sort's resolver of the `deps` family over this repository's trees."""
+        return deps.Resolver(self.file_list, {p: parsed_file(deps, t, p) for p, t in self.trees.items()},
+                             repo=self.repo)
 
     def uses(self, path: str) -> list[CrossFileUse]:
         raise NotImplementedError
@@ -158,7 +164,7 @@ class _Python(_Family):
 
     def __init__(self, files, trees, repo):
         super().__init__(files, trees, repo)
-        self.resolver = python_deps.Resolver(files, trees, repo=repo)
+        self.resolver = self.resolver_of(python_deps)
         self.defs = {path: python_definitions(tree) for path, tree in trees.items()}
         self._from_names: dict[str, dict[str, tuple]] = {}
 
@@ -338,7 +344,7 @@ class _Java(_Family):
 
     def __init__(self, files, trees, repo):
         super().__init__(files, trees, repo)
-        self.resolver = java_deps.Resolver(files, trees, repo=repo)
+        self.resolver = self.resolver_of(java_deps)
         self.types = {path: java_types(tree) for path, tree in trees.items()}
         self.members = {path: java_members(tree) for path, tree in trees.items()}
 
@@ -632,7 +638,7 @@ class _Script(_Family):
 
     def __init__(self, files, trees, repo):
         super().__init__(files, trees, repo)
-        self.resolver = js_deps.Resolver(files, trees, repo=repo)
+        self.resolver = self.resolver_of(js_deps)
         self.exports = {path: _Exports(tree) for path, tree in trees.items()}
         self.declared = {path: {n for node in tree.root_node.children if node.type in _TS_DECLARATIONS
                                 for n in _declared_names(node)} for path, tree in trees.items()}

@@ -15,14 +15,16 @@ from types import ModuleType
 
 from . import c_cpp, csharp, go, java, javascript, php, python, ruby, rust
 from ._common import captures, parse, text
-from .model import DependencyGraph, RepoFile
+from .model import DependencyGraph, ParsedFile, RepoFile
 
 # parse / captures / text: the tree-sitter helpers, shared with eval's cross-file name finder.
-__all__ = ["SUPPORTED_LANGUAGES", "DependencyGraph", "RepoFile", "captures", "find_dependencies", "parse", "text"]
+__all__ = ["SUPPORTED_LANGUAGES", "DependencyGraph", "ParsedFile", "RepoFile", "captures", "find_dependencies",
+           "parse", "parsed_file", "text"]
 
-# Each module: LANGUAGES, grammar(file), extract_imports(tree, path), Resolver(files, trees, repo)
-# (repo: the repository's name, a hint; Python takes it for the import name of a root package) with
-# resolve(path, import) -> set of paths and, optionally, implicit(path, tree) -> set of paths.
+# Each module: LANGUAGES, grammar(file), extract_imports(tree, path), optionally file_info(tree) (what
+# its resolver needs of a tree besides the imports), Resolver(files, parsed, repo) (parsed: path ->
+# ParsedFile; repo: the repository's name, a hint; Python takes it for the import name of a root
+# package) with resolve(path, import) -> set of paths and, optionally, implicit(path, parsed file).
 _FAMILIES: tuple[ModuleType, ...] = (python, java, csharp, c_cpp, javascript, go, rust, php, ruby)
 
 SUPPORTED_LANGUAGES: frozenset[str] = frozenset().union(*(f.LANGUAGES for f in _FAMILIES))
@@ -52,7 +54,7 @@ def find_dependencies(files: list[RepoFile], languages: frozenset[str] | None = 
         parsed = [file for file in files if file.lang in family.LANGUAGES and file.lang in enabled]
         if not parsed:
             continue
-        trees = {}
+        summaries: dict[str, ParsedFile] = {}
         for file in parsed:
             if max_parse_bytes is not None and _longer_than(file.content, max_parse_bytes):
                 graph.parse_skipped.append(file.path)
@@ -67,23 +69,32 @@ def find_dependencies(files: list[RepoFile], languages: frozenset[str] | None = 
                 graph.parse_failures.append(file.path)  # still parsed: keep what can be read
             if on_parse is not None:
                 on_parse(file, grammar, tree)
-            trees[file.path] = tree
-        resolver = family.Resolver(files, trees, repo=repo)
+            # The tree is freed here, not kept for the whole repository: what the resolver needs of
+            # it is small, and a big repository's trees were most of a worker's memory (issue #18).
+            summaries[file.path] = parsed_file(family, tree, file.path)
+            del tree
+        resolver = family.Resolver(files, summaries, repo=repo)
         implicit = getattr(resolver, "implicit", None)
-        for path, tree in trees.items():
+        for path, summary in summaries.items():
             targets = graph.edges[path]
-            for imp in family.extract_imports(tree, path):
+            for imp in summary.imports:
                 found = resolver.resolve(path, imp)
                 graph.imports_total += 1
                 graph.imports_resolved += bool(found)
                 targets |= found
             if implicit is not None:
-                targets |= implicit(path, tree)
+                targets |= implicit(path, summary)
     for path, targets in graph.edges.items():
         targets.discard(path)  # a self-edge orders nothing
     graph.parse_failures.sort()
     graph.parse_skipped.sort()
     return graph
+
+
+def parsed_file(family: ModuleType, tree, path: str) -> ParsedFile:
+    """What `family`'s resolver needs of one file's tree (its imports and `file_info`)."""
+    info = getattr(family, "file_info", None)
+    return ParsedFile(list(family.extract_imports(tree, path)), info(tree) if info is not None else None)
 
 
 def _longer_than(text: str, limit: int) -> bool:

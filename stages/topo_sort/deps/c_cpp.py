@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import tree_sitter
 
 from ._common import SuffixIndex, ancestors, captures, folder, join_inside, strip_up_levels, text
-from .model import RepoFile
+from .model import ParsedFile, RepoFile
 
 LANGUAGES = frozenset({"C", "C++", "CUDA"})
 
@@ -52,7 +52,7 @@ def extract_imports(tree: tree_sitter.Tree, path: str) -> list[Include]:
 
 
 class Resolver:
-    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree], repo: str | None = None):
+    def __init__(self, files: list[RepoFile], parsed: dict[str, ParsedFile], repo: str | None = None):
         self.index = SuffixIndex(file.path for file in files if file.lang in LANGUAGES)
 
     def resolve(self, path: str, include: Include) -> set[str]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import tree_sitter
 
 from ._common import captures, text
-from .model import RepoFile
+from .model import ParsedFile, RepoFile
 
 LANGUAGES = frozenset({"C#"})
 
@@ -64,6 +64,11 @@ def extract_imports(tree: tree_sitter.Tree, path: str) -> list[CSharpUsing]:
     return usings
 
 
+def file_info(tree: tree_sitter.Tree) -> list[tuple[str, str]]:
+    """What the resolver keeps of a file's tree: its declared types."""
+    return _declared_types(tree)
+
+
 def _declared_types(tree: tree_sitter.Tree) -> list[tuple[str, str]]:
     """(namespace, qualified type name) of every type declared in the file."""
     file_scoped = next((n for n in tree.root_node.children if n.type == "file_scoped_namespace_declaration"), None)
@@ -85,11 +90,11 @@ def _declared_types(tree: tree_sitter.Tree) -> list[tuple[str, str]]:
 
 
 class Resolver:
-    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree], repo: str | None = None):
+    def __init__(self, files: list[RepoFile], parsed: dict[str, ParsedFile], repo: str | None = None):
         self.by_namespace: dict[str, set[str]] = {}
         self.by_type: dict[str, str] = {}
-        for path, tree in trees.items():
-            for namespace, qualified in _declared_types(tree):
+        for path, file in parsed.items():
+            for namespace, qualified in file.info:
                 self.by_namespace.setdefault(namespace, set()).add(path)
                 held = self.by_type.get(qualified)
                 if held is None or (len(path), path) < (len(held), held):

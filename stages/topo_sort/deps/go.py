@@ -21,7 +21,7 @@ import posixpath
 import tree_sitter
 
 from ._common import captures, folder, text
-from .model import RepoFile
+from .model import ParsedFile, RepoFile
 
 LANGUAGES = frozenset({"Go"})
 
@@ -49,7 +49,7 @@ def module_path(go_mod: str) -> str | None:
 
 
 class Resolver:
-    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree], repo: str | None = None):
+    def __init__(self, files: list[RepoFile], parsed: dict[str, ParsedFile], repo: str | None = None):
         self.packages: dict[str, set[str]] = {}  # folder -> its non-test .go files
         modules = []
         for file in files:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import tree_sitter
 
 from ._common import captures, text
-from .model import RepoFile
+from .model import ParsedFile, RepoFile
 
 LANGUAGES = frozenset({"Java"})
 
@@ -65,6 +65,20 @@ def _package(tree: tree_sitter.Tree) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class JavaFileInfo:
+    """What the resolver keeps of a file's tree."""
+    package: str
+    declared: frozenset[str]  # top-level types
+    referenced: frozenset[str]  # simple names it may use from its own package (_REFERENCES)
+
+
+def file_info(tree: tree_sitter.Tree) -> JavaFileInfo:
+    declared = {text(n.child_by_field_name("name")) for n in tree.root_node.children if n.type in _TYPE_DECLARATIONS}
+    referenced = {text(n) for n in captures(tree, _REFERENCES).get("name", [])}
+    return JavaFileInfo(_package(tree), frozenset(declared), frozenset(referenced))
+
+
 def extract_imports(tree: tree_sitter.Tree, path: str) -> list[JavaImport]:
     imports = []
     for node in tree.root_node.children:  # imports only appear at the top of a compilation unit
@@ -78,17 +92,16 @@ def extract_imports(tree: tree_sitter.Tree, path: str) -> list[JavaImport]:
 
 
 class Resolver:
-    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree], repo: str | None = None):
+    def __init__(self, files: list[RepoFile], parsed: dict[str, ParsedFile], repo: str | None = None):
         self.package_of: dict[str, str] = {}
         self.by_class: dict[str, str] = {}
         by_package: dict[str, set[str]] = {}
-        for path, tree in trees.items():
-            package = _package(tree)
+        for path, file in parsed.items():
+            package = file.info.package
             self.package_of[path] = package
             by_package.setdefault(package, set()).add(path)
             stem = posixpath.splitext(posixpath.basename(path))[0]
-            declared = {text(n.child_by_field_name("name")) for n in tree.root_node.children if n.type in _TYPE_DECLARATIONS}
-            for simple in declared | {stem}:
+            for simple in file.info.declared | {stem}:
                 if simple:
                     self._add_class(f"{package}.{simple}" if package else simple, path)
         self.by_package = by_package
@@ -114,11 +127,11 @@ class Resolver:
             parts = parts[:-1]  # drop the member name
         return self._class_or_outer(parts)
 
-    def implicit(self, path: str, tree: tree_sitter.Tree) -> set[str]:
+    def implicit(self, path: str, file: ParsedFile) -> set[str]:
         package = self.package_of[path]
         prefix = f"{package}." if package else ""
         found = set()
-        for name in {text(n) for n in captures(tree, _REFERENCES).get("name", [])}:
+        for name in file.info.referenced:
             target = self.by_class.get(prefix + name)
             if target is not None and self.package_of.get(target) == package:
                 found.add(target)

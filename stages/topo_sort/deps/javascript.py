@@ -18,7 +18,7 @@ import posixpath
 import tree_sitter
 
 from ._common import captures, folder, join_inside, text
-from .model import RepoFile
+from .model import ParsedFile, RepoFile
 
 LANGUAGES = frozenset({"JavaScript", "TypeScript"})
 
@@ -55,7 +55,7 @@ def extract_imports(tree: tree_sitter.Tree, path: str) -> list[str]:
 
 
 class Resolver:
-    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree], repo: str | None = None):
+    def __init__(self, files: list[RepoFile], parsed: dict[str, ParsedFile], repo: str | None = None):
         self.paths = {file.path for file in files if file.lang in LANGUAGES}
 
     def resolve(self, path: str, specifier: str) -> set[str]:

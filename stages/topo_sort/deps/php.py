@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import tree_sitter
 
 from ._common import SuffixIndex, captures, folder, join_inside, strip_up_levels, text
-from .model import RepoFile
+from .model import ParsedFile, RepoFile
 
 LANGUAGES = frozenset({"PHP"})
 
@@ -106,6 +106,11 @@ def extract_imports(tree: tree_sitter.Tree, path: str) -> list[PhpImport]:
     return imports + [imp for node in found.get("use", []) for imp in _uses(node)]
 
 
+def file_info(tree: tree_sitter.Tree) -> list[tuple[str, str]]:
+    """What the resolver keeps of a file's tree: its class-like declarations."""
+    return _declarations(tree)
+
+
 def _declarations(tree: tree_sitter.Tree) -> list[tuple[str, str]]:
     """(namespace, qualified name) of every class-like declaration, lower case."""
     found = captures(tree, _QUERY)
@@ -129,12 +134,12 @@ def _declarations(tree: tree_sitter.Tree) -> list[tuple[str, str]]:
 
 
 class Resolver:
-    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree], repo: str | None = None):
+    def __init__(self, files: list[RepoFile], parsed: dict[str, ParsedFile], repo: str | None = None):
         self.index = SuffixIndex(file.path for file in files if file.lang in LANGUAGES)
         self.by_class: dict[str, str] = {}
         self.by_namespace: dict[str, set[str]] = {}
-        for path, tree in trees.items():
-            for namespace, qualified in _declarations(tree):
+        for path, file in parsed.items():
+            for namespace, qualified in file.info:
                 self.by_namespace.setdefault(namespace, set()).add(path)
                 held = self.by_class.get(qualified)
                 if held is None or (len(path), path) < (len(held), held):

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import tree_sitter
 
 from ._common import ancestors, captures, folder, text
-from .model import RepoFile
+from .model import ParsedFile, RepoFile
 
 LANGUAGES = frozenset({"Python"})
 
@@ -100,7 +100,7 @@ def _module_path(path: str) -> tuple[str, int]:
 class Resolver:
     """Indexes a repository's Python files once: module path -> file, dotted name -> module path."""
 
-    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree], repo: str | None = None):
+    def __init__(self, files: list[RepoFile], parsed: dict[str, ParsedFile], repo: str | None = None):
         ranked: dict[str, tuple[int, str]] = {}
         for file in files:
             if file.lang in LANGUAGES:
@@ -121,14 +121,14 @@ class Resolver:
         if "" in self.package_dirs:
             # The root is a package, not a source root: ``import abc`` is the stdlib's, not the
             # repository's abc.py.
-            if name := self._root_package_name(trees, hint, regular=True):
+            if name := self._root_package_name(parsed, hint, regular=True):
                 self.root_package = self.root_name = name
                 self._root_cache.clear()
                 self.by_name = self._names_at_source_roots()
         else:
             # A namespace package (or a package whose empty __init__.py is gone): the root stays
             # a source root, and ``name.x`` is its ``x`` too.
-            self.root_name = self._root_package_name(trees, hint, regular=False)
+            self.root_name = self._root_package_name(parsed, hint, regular=False)
 
     def _names_at_source_roots(self) -> dict[str, str]:
         """Dotted name -> module path, for every suffix that starts at a possible source root."""
@@ -146,7 +146,7 @@ class Resolver:
                     by_name[name] = module
         return by_name
 
-    def _root_package_name(self, trees: dict[str, tree_sitter.Tree], hint: str | None,
+    def _root_package_name(self, parsed: dict[str, ParsedFile], hint: str | None,
                            regular: bool) -> str | None:
         """The import name of a repository whose root folder is itself a package.
 
@@ -164,8 +164,8 @@ class Resolver:
         """
         hits: Counter[str] = Counter()
         tries: Counter[str] = Counter()
-        for path, tree in trees.items():
-            for imp in extract_imports(tree, path):
+        for file in parsed.values():
+            for imp in file.imports:
                 parts = imp.module.split(".")
                 if imp.level or parts[0] in self.by_name:
                     continue

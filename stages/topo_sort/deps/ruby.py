@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import tree_sitter
 
 from ._common import SuffixIndex, captures, folder, join_inside, text
-from .model import RepoFile
+from .model import ParsedFile, RepoFile
 
 LANGUAGES = frozenset({"Ruby"})
 
@@ -58,7 +58,7 @@ def _on_load_path(prefix: str) -> bool:
 
 
 class Resolver:
-    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree], repo: str | None = None):
+    def __init__(self, files: list[RepoFile], parsed: dict[str, ParsedFile], repo: str | None = None):
         self.index = SuffixIndex((file.path for file in files if file.lang in LANGUAGES), _on_load_path)
 
     def resolve(self, path: str, imp: RubyRequire) -> set[str]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import tree_sitter
 
 from ._common import ancestors, captures, folder, text
-from .model import RepoFile
+from .model import ParsedFile, RepoFile
 
 LANGUAGES = frozenset({"Rust"})
 
@@ -91,7 +91,7 @@ def extract_imports(tree: tree_sitter.Tree, path: str) -> list[RustImport]:
 
 
 class Resolver:
-    def __init__(self, files: list[RepoFile], trees: dict[str, tree_sitter.Tree], repo: str | None = None):
+    def __init__(self, files: list[RepoFile], parsed: dict[str, ParsedFile], repo: str | None = None):
         self.paths = {file.path for file in files if file.lang in LANGUAGES}
         roots = {folder(p) for p in self.paths if posixpath.basename(p) in _ROOT_FILES}
         self.crate_by_name = {}  # workspace crate name (folder above src/, or the root folder)
