@@ -303,6 +303,7 @@ def _process(stage: Stage, layout: OutputLayout, run: RunOptions, todo: list[Uni
             # fork: workers inherit the stage object; only unit names cross the process boundary.
             global _FORKED
             _FORKED = (stage, layout)
+            stage.warm_up()  # once here, not once per worker
             with ProcessPoolExecutor(max_workers=min(run.workers, len(todo)), mp_context=get_context("fork"),
                                      initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
                 # Largest first: the pool takes units in this order, so no big shard is left for last.
