@@ -212,11 +212,51 @@ def write_shard(table: pa.Table, path: Path) -> int:
             pq.write_table(table, tmp, compression="zstd")
         else:
             bounds = row_group_bounds(table)
-            with pq.ParquetWriter(tmp, table.schema, compression="zstd") as writer:
+            with pq.ParquetWriter(tmp, table.schema, compression="zstd",
+                                  use_dictionary=dictionary_columns(table)) as writer:
                 for start, stop in zip(bounds, bounds[1:]):
                     writer.write_table(table.slice(start, stop - start).combine_chunks(),
                                        row_group_size=stop - start)
     return path.stat().st_size
+
+
+# Values longer than this on average (file and sample texts) are written without a dictionary.
+LONG_VALUE_BYTES = 1024
+
+
+def dictionary_columns(table: pa.Table) -> list[str]:
+    """The Parquet leaf columns of `table` worth a dictionary: all but the long-text ones.
+
+    Parquet writers try a dictionary for every column and fall back to plain encoding once it
+    outgrows a page; for a column of file texts that try hashes every byte and saves nothing: it
+    was 0.7 s of a 0.93 s write of 80 MB of samples (0.21 s without, 0.1% larger file). Short
+    values (repositories, paths, languages, licences) keep their dictionary."""
+    leaves: list[str] = []
+    for field in table.schema:
+        column = table.column(field.name)
+        if _is_text(field.type) and len(column) and \
+                (pc.sum(pc.binary_length(column)).as_py() or 0) > LONG_VALUE_BYTES * len(column):
+            continue
+        leaves += _leaf_paths(field.name, field.type)
+    return leaves
+
+
+def _is_text(type_: pa.DataType) -> bool:
+    return (pa.types.is_string(type_) or pa.types.is_large_string(type_) or pa.types.is_binary(type_)
+            or pa.types.is_large_binary(type_))
+
+
+def _leaf_paths(name: str, type_: pa.DataType) -> list[str]:
+    """A column's leaves as Parquet names them (`paths.list.element`, `syntax_scores.list.element.lang`)."""
+    if pa.types.is_struct(type_):
+        return [leaf for i in range(type_.num_fields)
+                for leaf in _leaf_paths(f"{name}.{type_.field(i).name}", type_.field(i).type)]
+    if pa.types.is_map(type_):
+        return _leaf_paths(f"{name}.key_value.key", type_.key_type) + \
+            _leaf_paths(f"{name}.key_value.value", type_.item_type)
+    if pa.types.is_list(type_) or pa.types.is_large_list(type_) or pa.types.is_fixed_size_list(type_):
+        return _leaf_paths(f"{name}.list.element", type_.value_type)
+    return [name]
 
 
 def row_group_bounds(table: pa.Table, together: str = "repo") -> list[int]:
