@@ -175,12 +175,11 @@ def bench_corpus(corpus: str, out: Path, stages: list[str], src: Path | None, be
 
     def stage(name: str, argv: list[str], inp: Path, label: str | None = None) -> dict:
         label = label or name
-        got: dict[int, dict] = {}
-        walls: dict[int, list[float]] = {1: [], 2: []}
+        runs: dict[int, list[dict]] = {1: [], 2: []}
         for attempt in range(repeat):
             # Short runs are repeated (best of `repeat`, as timeit does): on a shared 2-core VM one
             # run of a few seconds varies by +-15%. A run over REPEAT_BELOW seconds is run once.
-            if attempt and got[1]["wall"] >= REPEAT_BELOW:
+            if attempt and runs[1][0]["wall"] >= REPEAT_BELOW:
                 break
             for workers in (1, 2):
                 dest = folder / f"{label}-w{workers}"
@@ -188,13 +187,12 @@ def bench_corpus(corpus: str, out: Path, stages: list[str], src: Path | None, be
                 cmd = base + [argv[0], str(inp), str(dest)] + argv[1:] + [
                     "--workers", str(workers), "--json"]
                 run = run_measured(cmd, env, folder / f"{label}-w{workers}.log")
-                walls[workers].append(run["wall"])
-                if workers not in got or run["wall"] < got[workers]["wall"]:
-                    got[workers] = {**run, "rss": max(run["rss"], got.get(workers, {}).get("rss", 0))}
-                else:
-                    got[workers]["rss"] = max(got[workers]["rss"], run["rss"])
+                runs[workers].append(run)
                 print(f"  {corpus} {label} --workers {workers}: {run['wall']:.1f}s, "
                       f"peak RSS {run['rss'] / GIB:.2f} GiB (load {load()})", flush=True)
+        # The best wall time of each worker count, with the highest peak RSS of any of its runs.
+        got = {w: {**min(rs, key=lambda r: r["wall"]), "rss": max(r["rss"] for r in rs)} for w, rs in runs.items()}
+        walls = {w: [r["wall"] for r in rs] for w, rs in runs.items()}
         s1 = got[1]["summary"]
         mb = (s1.get("bytes_in") or 0) / 1e6
         inner = {w: stage_seconds(got[w]["summary"]) for w in (1, 2)}

@@ -173,7 +173,7 @@ class _Python(_Family):
         if path not in self._from_names:
             names: dict[str, tuple] = {}
             for node in captures(self.trees[path], "(import_from_statement) @i").get("i", []):
-                module, level = _python_from_module(node)
+                module, level = python_deps.from_module(node)
                 for name_node in node.children_by_field_name("name"):
                     alias = name_node.child_by_field_name("alias") if name_node.type == "aliased_import" else None
                     real = name_node.child_by_field_name("name") if name_node.type == "aliased_import" else name_node
@@ -296,16 +296,6 @@ class _Python(_Family):
         return True
 
 
-def _python_from_module(node: tree_sitter.Node) -> tuple[str, int]:
-    module = node.child_by_field_name("module_name")
-    level, dotted = 0, module
-    if module is not None and module.type == "relative_import":
-        prefix = next((c for c in module.children if c.type == "import_prefix"), None)
-        level = text(prefix).count(".")
-        dotted = next((c for c in module.children if c.type == "dotted_name"), None)
-    return "".join(text(dotted).split()), level
-
-
 # -------------------------------------------------------------------------------------------- Java
 _JAVA_TYPES = frozenset({"class_declaration", "interface_declaration", "enum_declaration", "record_declaration",
                          "annotation_type_declaration"})
@@ -419,29 +409,18 @@ _CS_CONTAINERS = frozenset({"class_declaration", "struct_declaration", "interfac
                             "record_declaration"})
 
 
-def _cs_name(node: tree_sitter.Node | None) -> str:
-    """``global::A.List<int>`` -> ``A.List``."""
-    name = "".join(text(node).split()).removeprefix("global::")
-    depth, kept = 0, []
-    for char in name:
-        depth += (char == "<") - (char == ">")
-        if depth == 0 and char != ">":
-            kept.append(char)
-    return "".join(kept)
-
-
 def csharp_types(tree: tree_sitter.Tree) -> list[tuple[str, str, tuple[int, int], dict[str, tuple[int, int]]]]:
     """(namespace, simple name, span, members) of every type a C# file declares (nested types under
     their outer type's name, ``Outer.Inner``)."""
     file_scoped = next((n for n in tree.root_node.children if n.type == "file_scoped_namespace_declaration"), None)
-    outer = _cs_name(file_scoped.child_by_field_name("name")) if file_scoped else ""
+    outer = csharp_deps.clean_name(text(file_scoped.child_by_field_name("name"))) if file_scoped else ""
     out = []
     for node in captures(tree, "[" + " ".join(f"({t})" for t in _CS_TYPES) + "] @t").get("t", []):
         namespace, enclosing = [], []
         parent = node.parent
         while parent is not None:
             if parent.type == "namespace_declaration":
-                namespace.append(_cs_name(parent.child_by_field_name("name")))
+                namespace.append(csharp_deps.clean_name(text(parent.child_by_field_name("name"))))
             elif parent.type in _CS_CONTAINERS:
                 enclosing.append(text(parent.child_by_field_name("name")))
             parent = parent.parent
@@ -492,10 +471,10 @@ class _CSharp(_Family):
     def _file_namespaces(self, tree: tree_sitter.Tree) -> list[str]:
         names = []
         for node in captures(tree, "[(namespace_declaration) (file_scoped_namespace_declaration)] @n").get("n", []):
-            parts, parent = [_cs_name(node.child_by_field_name("name"))], node.parent
+            parts, parent = [csharp_deps.clean_name(text(node.child_by_field_name("name")))], node.parent
             while parent is not None:
                 if parent.type == "namespace_declaration":
-                    parts.append(_cs_name(parent.child_by_field_name("name")))
+                    parts.append(csharp_deps.clean_name(text(parent.child_by_field_name("name"))))
                 parent = parent.parent
             full = ".".join(reversed(parts))
             pieces = full.split(".")
@@ -520,7 +499,7 @@ class _CSharp(_Family):
             targets = [c for c in node.named_children if (alias is None or c.id != alias.id) and c.type != "comment"]
             if not targets:
                 continue
-            target = _cs_name(targets[-1])
+            target = csharp_deps.clean_name(text(targets[-1]))
             static = any(child.type == "static" for child in node.children)
             after = node.end_point.row
             if alias is not None:

@@ -41,7 +41,7 @@ def grammar(file: RepoFile) -> str:
     return "csharp"
 
 
-def _clean(name: str) -> str:
+def clean_name(name: str) -> str:
     """``global::A.List<int>`` -> ``A.List``."""
     name = "".join(name.split()).removeprefix("global::")
     depth, kept = 0, []
@@ -60,7 +60,7 @@ def extract_imports(tree: tree_sitter.Tree, path: str) -> list[CSharpUsing]:
         if not targets:
             continue
         static = any(child.type == "static" for child in node.children)
-        usings.append(CSharpUsing(_clean(text(targets[-1])), static or alias is not None))
+        usings.append(CSharpUsing(clean_name(text(targets[-1])), static or alias is not None))
     return usings
 
 
@@ -72,14 +72,14 @@ def file_info(tree: tree_sitter.Tree) -> list[tuple[str, str]]:
 def _declared_types(tree: tree_sitter.Tree) -> list[tuple[str, str]]:
     """(namespace, qualified type name) of every type declared in the file."""
     file_scoped = next((n for n in tree.root_node.children if n.type == "file_scoped_namespace_declaration"), None)
-    outer = _clean(text(file_scoped.child_by_field_name("name"))) if file_scoped else ""
+    outer = clean_name(text(file_scoped.child_by_field_name("name"))) if file_scoped else ""
     declared = []
     for node in captures(tree, _TYPES).get("type", []):
         namespace, enclosing = [], []
         parent = node.parent
         while parent is not None:
             if parent.type == "namespace_declaration":
-                namespace.append(_clean(text(parent.child_by_field_name("name"))))
+                namespace.append(clean_name(text(parent.child_by_field_name("name"))))
             elif parent.type in ("class_declaration", "struct_declaration", "interface_declaration", "record_declaration"):
                 enclosing.append(text(parent.child_by_field_name("name")))
             parent = parent.parent

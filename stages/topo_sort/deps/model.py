@@ -41,7 +41,7 @@ class DependencyGraph:
 class ParsedFile:
     """What the resolvers need of one parsed file: its imports and its family's ``file_info``
     (declared package, types, ...). Kept instead of the tree, which is freed right after parsing:
-    a repository's trees (about 10 bytes per byte of code) were most of topo-sort's memory."""
+    a repository's trees were most of topo-sort's memory (torch's unit: 1.29 GiB peak kept, 0.80 freed)."""
 
     imports: list
     info: Any = None

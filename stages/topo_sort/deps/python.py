@@ -70,18 +70,24 @@ def extract_imports(tree: tree_sitter.Tree, path: str) -> list[PythonImport]:
                 dotted = name.child_by_field_name("name") if name.type == "aliased_import" else name
                 imports.append(PythonImport(_dotted(dotted), 0, ()))
             continue
-        module = node.child_by_field_name("module_name")
-        level, dotted = 0, module
-        if module is not None and module.type == "relative_import":
-            prefix = next((c for c in module.children if c.type == "import_prefix"), None)
-            level = text(prefix).count(".")
-            dotted = next((c for c in module.children if c.type == "dotted_name"), None)
+        module, level = from_module(node)
         names = []
         for name in node.children_by_field_name("name"):
             name = name.child_by_field_name("name") if name.type == "aliased_import" else name
             names.append(_dotted(name))
-        imports.append(PythonImport(_dotted(dotted), level, tuple(n for n in names if n)))
+        imports.append(PythonImport(module, level, tuple(n for n in names if n)))
     return [imp for imp in imports if imp.module or imp.level]
+
+
+def from_module(node: tree_sitter.Node) -> tuple[str, int]:
+    """(dotted module, level) of an ``import_from_statement``: ``from ..a.b import c`` -> ("a.b", 2)."""
+    module = node.child_by_field_name("module_name")
+    level, dotted = 0, module
+    if module is not None and module.type == "relative_import":
+        prefix = next((c for c in module.children if c.type == "import_prefix"), None)
+        level = text(prefix).count(".")
+        dotted = next((c for c in module.children if c.type == "dotted_name"), None)
+    return _dotted(dotted), level
 
 
 def _dotted(node: tree_sitter.Node | None) -> str:

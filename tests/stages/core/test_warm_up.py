@@ -46,6 +46,6 @@ def test_workers_inherit_one_warm_up_in_the_runner(tmp_path, workers):
         assert WARMED == [] and set(pids) == {os.getpid()}
         return
     assert WARMED == [os.getpid()], "warm_up runs once, in the runner, not in each worker"
-    assert os.getpid() not in pids and len(set(pids)) >= 1
+    assert os.getpid() not in pids, "the units ran in forked workers"
     assert set(warmed_by) == {os.getpid()}, "every worker starts from the runner's warm state"
     assert all(rows["pandas_loaded"].to_pylist()), "the default warm-up loads pyarrow's pandas shim"
