@@ -68,7 +68,8 @@ def bench_pretrain(out: Path, steps: int | None = None) -> dict:
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"pretrain failed:\n{proc.stderr[-4000:]}")
-    recs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    # Training steps only: metrics.jsonl also holds validation records (val_loss, no throughput).
+    recs = [r for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()) if "tokens_per_s" in r]
     steady = recs[min(3, len(recs) - 1):]        # skip start-up steps
     mfu = [r["mfu"] for r in steady if r.get("mfu")]
     return {"device": torch.cuda.get_device_name() if gpu else "cpu (1 thread)", "model": args[1],
